@@ -18,6 +18,9 @@ class SkippedFile:
     path: str
     reason: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
 
 @dataclass
 class ImageDataset:
@@ -27,6 +30,8 @@ class ImageDataset:
     labels: int64 (N,) or None when unlabelled.
     class_names: one name per label value, or None.
     train_mask: bool (N,), True for the official train part, or None when there is no official split.
+    skipped: files passed over while reading, each with its reason.
+    sources: one relative file path per image (image folders), or None for built-in datasets.
     """
 
     name: str
@@ -35,6 +40,7 @@ class ImageDataset:
     class_names: list[str] | None = None
     train_mask: np.ndarray | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
+    sources: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8 or self.images.shape[-1] not in (1, 3):
@@ -43,6 +49,8 @@ class ImageDataset:
             raise ValueError("labels must have one entry per image")
         if self.train_mask is not None and self.train_mask.shape != (len(self.images),):
             raise ValueError("train_mask must have one entry per image")
+        if self.sources is not None and len(self.sources) != len(self.images):
+            raise ValueError("sources must have one entry per image")
 
     def __len__(self) -> int:
         return len(self.images)
