@@ -25,8 +25,8 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from ml.datasets.base import DatasetError, SkippedFile
-from ml.datasets.folder import is_hidden
-from ml.datasets.images import MAX_IMAGE_PIXELS, UnreadableImage, open_image
+from ml.datasets.folder import is_hidden, target_size
+from ml.datasets.images import MAX_IMAGE_PIXELS, UnreadableImage, is_grey, open_image
 
 MIB = 1024 * 1024
 CHUNK_BYTES = MIB
@@ -56,17 +56,24 @@ class ZipLimits:
 
 @dataclass
 class ImportReport:
-    """What an import produced: number of images, class folder names (sorted, empty when flat), skipped entries."""
+    """What an import produced.
+
+    images: number of images written; classes: class folder names (sorted; empty when flat);
+    skipped: entries passed over, with reasons; image_shape: (C, H, W) that `load_folder` will
+    give the imported images (same sizing rule), so listings need not load the folder.
+    """
 
     images: int
     classes: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    image_shape: tuple[int, int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "images": self.images,
             "classes": list(self.classes),
             "skipped": [file.to_dict() for file in self.skipped],
+            "image_shape": list(self.image_shape) if self.image_shape else None,
         }
 
 
@@ -76,6 +83,8 @@ class _Accepted:
 
     parts: tuple[str, ...]  # its path inside the archive, split into folders and file name
     saved: Path
+    size: tuple[int, int]  # (width, height)
+    grey: bool
 
 
 def import_zip(source: Path | BinaryIO, target_dir: Path, limits: ZipLimits = ZipLimits()) -> ImportReport:
@@ -100,18 +109,19 @@ def import_zip(source: Path | BinaryIO, target_dir: Path, limits: ZipLimits = Zi
             staging = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", suffix=".importing", dir=target_dir.parent))
             try:
                 accepted, skipped = _extract_images(archive, members, staging / "incoming", limits)
-                classes, unplaced = _arrange(accepted, staging / "dataset")
+                classes, placed, unplaced = _arrange(accepted, staging / "dataset")
                 skipped += unplaced
-                images = len(accepted) - len(unplaced)
-                if images == 0:
+                if not placed:
                     raise ArchiveError(_nothing_usable(skipped))
+                width, height = target_size([image.size for image in placed])
+                image_shape = (1 if all(image.grey for image in placed) else 3, height, width)
                 try:
                     os.rename(staging / "dataset", target_dir)
                 except OSError:
                     raise ArchiveError(f"a dataset named {target_dir.name!r} already exists") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-    return ImportReport(images=images, classes=classes, skipped=skipped)
+    return ImportReport(images=len(placed), classes=classes, skipped=skipped, image_shape=image_shape)
 
 
 class _seekable:
@@ -214,7 +224,7 @@ def _extract_images(
             continue
         saved = incoming / f"{len(accepted)}.png"
         (image if image.mode in PNG_MODES else image.convert("RGB")).save(saved, format="PNG")
-        accepted.append(_Accepted(PurePosixPath(member.filename).parts, saved))
+        accepted.append(_Accepted(PurePosixPath(member.filename).parts, saved, image.size, is_grey(image)))
     return accepted, skipped
 
 
@@ -232,10 +242,10 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int,
     return b"".join(chunks)
 
 
-def _arrange(accepted: list[_Accepted], dataset: Path) -> tuple[list[str], list[SkippedFile]]:
+def _arrange(accepted: list[_Accepted], dataset: Path) -> tuple[list[str], list[_Accepted], list[SkippedFile]]:
     """Move the staged PNGs to their final sanitised paths under `dataset`.
 
-    Returns (class folder names, images skipped because they sit beside class folders).
+    Returns (class folder names, images placed, images skipped because they sit beside class folders).
     """
     dataset.mkdir()
     parts = [image.parts for image in accepted]
@@ -244,7 +254,7 @@ def _arrange(accepted: list[_Accepted], dataset: Path) -> tuple[list[str], list[
     has_classes = any(len(p) >= 2 for p in parts)
     class_folders: dict[str, str] = {}
     used: dict[Path, set[str]] = {}
-    unplaced = []
+    placed, unplaced = [], []
     for image, inner in zip(accepted, parts):
         if has_classes and len(inner) == 1:
             unplaced.append(SkippedFile("/".join(image.parts), "not inside a class folder (the archive has class folders)"))
@@ -259,7 +269,8 @@ def _arrange(accepted: list[_Accepted], dataset: Path) -> tuple[list[str], list[
         stem = _sanitised(PurePosixPath(inner[-1]).stem, "image")
         file_name = _unique(f"{stem}.png", used.setdefault(directory, set()))
         os.replace(image.saved, directory / file_name)
-    return sorted(class_folders.values()), unplaced
+        placed.append(image)
+    return sorted(class_folders.values()), placed, unplaced
 
 
 def _sanitised(name: str, fallback: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ml.datasets.base import DatasetError, ImageDataset, SkippedFile
-from ml.datasets.images import UnreadableImage, is_grey, open_image
+from ml.datasets.images import UnreadableImage, converted, is_grey, open_image
 
 PREFIX = "folder:"
 # Images are resized to the most common size, scaled down so that neither side exceeds this:
@@ -65,7 +65,7 @@ def load_folder(path: str | Path, name: str | None = None) -> ImageDataset:
         except UnreadableImage as error:  # changed on disk since the first pass
             skipped.append(SkippedFile(candidate.relative, error.reason))
             continue
-        images.append(np.asarray(_resized(image.convert(mode), size)).reshape(size[1], size[0], -1))
+        images.append(np.asarray(_resized(converted(image, mode), size)).reshape(size[1], size[0], -1))
         kept.append(candidate)
     labelled = class_names is not None
     return ImageDataset(

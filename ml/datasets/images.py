@@ -12,6 +12,7 @@ ACCEPTED_FORMATS = ("PNG", "JPEG")
 MAX_IMAGE_PIXELS = 4096 * 4096
 # Modes whose pixels are grey by construction; other modes are grey when R = G = B everywhere.
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"})
+SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
 
 
 class UnreadableImage(Exception):
@@ -53,3 +54,12 @@ def is_grey(image: Image.Image) -> bool:
         return True
     rgb = np.asarray(image.convert("RGB"))
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+def converted(image: Image.Image, mode: str) -> Image.Image:
+    """`image` in `mode` ("L" or "RGB"). 16-bit grey is scaled to 8 bits (v / 257): PIL's own
+    conversion clips it at 255, which would turn most of a 16-bit image white."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        pixels = np.round(np.asarray(image, dtype=np.float64) / 257.0)
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="L")
+    return image.convert(mode)

@@ -241,6 +241,14 @@ def test_flat_grey_folder_is_unlabelled_with_one_channel(tmp_path: Path) -> None
     assert dataset.image(1).mode == "L"
 
 
+def test_sixteen_bit_grey_png_is_scaled_to_eight_bits(tmp_path: Path) -> None:
+    root = tmp_path / "deep"
+    root.mkdir()
+    Image.fromarray(np.array([[0, 257, 65535, 1000]], dtype=np.uint16)).save(root / "a.png")
+    dataset = load_dataset(f"folder:{root}")
+    assert dataset.images[0, :, :, 0].tolist() == [[0, 1, 255, 4]]
+
+
 def test_large_images_are_scaled_down_to_fit_64_pixels() -> None:
     assert target_size([(200, 100), (200, 100), (30, 30)]) == (64, 32)
     assert target_size([(30, 30), (28, 28)]) == (30, 30)  # a tie goes to the first seen
