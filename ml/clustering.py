@@ -1,0 +1,253 @@
+"""Registered clusterings: kmeans, dbscan, hdbscan, agglomerative (all scikit-learn).
+
+Each is a small estimator: `__init__` stores the raw parameters, `fit(X, knn, n_classes, progress)`
+validates them against the class's `params` schema, resolves automatic choices (k, eps, ...) into
+`params_` and stores int64 `labels_` (N,) with -1 for noise. `n_classes` (the number of label
+classes, when the dataset is labelled) is only used as the default k.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ml.cluster_metrics import silhouette
+from ml.neighbors import KnnGraph
+from ml.params import ParamError, ParamSchema, ParamSpec
+from ml.progress import ProgressCallback, report
+
+# Without labels, k-means picks k in this range by silhouette (sampled, fixed seed).
+K_CHOICES = range(2, 11)
+# Agglomerative clustering needs O(N²) memory without a connectivity graph: above this many points
+# it is restricted to each point's kNN graph; above MAX it is refused (the merge still costs
+# O(N² log N) time in scikit-learn, which would look like a hang).
+AGGLOMERATIVE_CONNECTIVITY_ABOVE = 5_000
+AGGLOMERATIVE_MAX_POINTS = 30_000
+AGGLOMERATIVE_CONNECTIVITY_K = 15
+
+
+class Clustering(ABC):
+    """Base class: subclasses declare `name` and `params` and implement `_fit`."""
+
+    name: ClassVar[str]
+    params: ClassVar[ParamSchema]
+
+    def __init__(self, random_state: int = 0, **params: Any) -> None:
+        self.random_state = random_state
+        self.given_params = params
+
+    def fit(
+        self,
+        X: np.ndarray,
+        knn: KnnGraph | None = None,
+        n_classes: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Clustering:
+        """Cluster X (N × d). Sets `params_` (resolved parameters) and `labels_` (int64 N, -1 = noise).
+
+        `knn` is the kNN graph of exactly these points (used for DBSCAN's eps and agglomerative
+        connectivity when given); `n_classes` is the default k for k-means and agglomerative.
+        """
+        self.params_ = self.params.validate(self.given_params)
+        x = np.ascontiguousarray(X, dtype=np.float32)
+        self._check(x)
+        report(progress, 0, 1, {"fraction": 0.0})
+        self.labels_ = np.asarray(self._fit(x, knn, n_classes, progress), dtype=np.int64)
+        report(progress, 1, 1, {"fraction": 1.0})
+        return self
+
+    def needs_knn(self, n_points: int) -> bool:
+        """Whether `fit` would use the shared kNN graph of these points for these parameters."""
+        return False
+
+    def fit_predict(self, X: np.ndarray, knn: KnnGraph | None = None, n_classes: int | None = None) -> np.ndarray:
+        return self.fit(X, knn, n_classes).labels_
+
+    def _check(self, x: np.ndarray) -> None:
+        """Refuse inputs this method cannot handle, before any work (ParamError)."""
+
+    @abstractmethod
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray: ...
+
+
+CLUSTERINGS: dict[str, type[Clustering]] = {}
+
+
+def register(cls: type[Clustering]) -> type[Clustering]:
+    CLUSTERINGS[cls.name] = cls
+    return cls
+
+
+def make_clustering(method: str, params: dict[str, Any] | None = None, random_state: int = 0) -> Clustering:
+    """The registered clustering `method`; ParamError names the known ones for an unknown method."""
+    if method not in CLUSTERINGS:
+        raise ParamError(f"unknown clustering method {method!r}; allowed: {', '.join(CLUSTERINGS)}")
+    return CLUSTERINGS[method](random_state=random_state, **(params or {}))
+
+
+def _n_clusters_spec(help_text: str) -> ParamSpec:
+    return ParamSpec("n_clusters", int, None, help_text, minimum=2, maximum=1_000)
+
+
+@register
+class KMeansClustering(Clustering):
+    name = "kmeans"
+    params = ParamSchema(
+        (
+            _n_clusters_spec("k; empty = number of classes when labelled, else the best silhouette for k = 2..10"),
+            ParamSpec("n_init", int, 10, "restarts; the best inertia is kept", minimum=1, maximum=100),
+        )
+    )
+
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
+        k = self.params_["n_clusters"] or n_classes
+        self.params_["k_source"] = "given" if self.params_["n_clusters"] else "classes"
+        if k is None:
+            k, labels = self._best_by_silhouette(x, progress)
+            self.params_["k_source"] = "silhouette"
+        else:
+            labels = self._kmeans(x, k)
+        self.params_["n_clusters"] = int(k)
+        return labels
+
+    def _kmeans(self, x: np.ndarray, k: int) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
+        k = min(k, x.shape[0])
+        return KMeans(n_clusters=k, n_init=self.params_["n_init"], random_state=self.random_state).fit_predict(x)
+
+    def _best_by_silhouette(self, x: np.ndarray, progress: ProgressCallback | None) -> tuple[int, np.ndarray]:
+        best: tuple[float, int, np.ndarray] | None = None
+        choices = [k for k in K_CHOICES if k < x.shape[0]]
+        for step, k in enumerate(choices):
+            labels = self._kmeans(x, k)
+            score = silhouette(x, labels, seed=self.random_state)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, k, labels)
+            report(progress, step + 1, len(choices), {"fraction": (step + 1) / len(choices)})
+        if best is None:
+            raise ParamError("k-means could not choose k: every k gave a single cluster")
+        return best[1], best[2]
+
+
+def knee_eps(k_distances: np.ndarray) -> float:
+    """The knee of the sorted k-distance curve: the point farthest below the chord from first to last.
+
+    Written by hand (the "kneedle" construction in a few lines) rather than adding a dependency.
+    """
+    curve = np.sort(np.asarray(k_distances, dtype=np.float64))
+    n = curve.size
+    if n < 3 or curve[-1] == curve[0]:
+        return float(curve[-1]) if n else 0.0
+    t = np.linspace(0.0, 1.0, n)
+    normalised = (curve - curve[0]) / (curve[-1] - curve[0])
+    return float(curve[int(np.argmax(t - normalised))])
+
+
+@register
+class DBSCANClustering(Clustering):
+    name = "dbscan"
+    params = ParamSchema(
+        (
+            ParamSpec("eps", float, None, "neighbourhood radius; empty = the knee of the k-distance curve", minimum=0.0, exclusive_minimum=True),
+            ParamSpec("min_samples", int, 5, "points (itself included) within eps that make a core point", minimum=2, maximum=1_000),
+        )
+    )
+
+    def needs_knn(self, n_points: int) -> bool:
+        return self.params.validate(self.given_params)["eps"] is None
+
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
+        from sklearn.cluster import DBSCAN
+
+        p = self.params_
+        if p["eps"] is None:
+            p["eps"] = self._suggest_eps(x, knn, p["min_samples"])
+            p["eps_source"] = "knee"
+        else:
+            p["eps_source"] = "given"
+        return DBSCAN(eps=p["eps"], min_samples=p["min_samples"], n_jobs=-1).fit_predict(x)
+
+    @staticmethod
+    def _suggest_eps(x: np.ndarray, knn: KnnGraph | None, min_samples: int) -> float:
+        # scikit-learn counts the point itself in min_samples: its (min_samples-1)-th other neighbour.
+        j = min(min_samples - 1, x.shape[0] - 1)
+        if knn is not None and knn.k >= j:
+            return knee_eps(knn.distances[:, j - 1])
+        from sklearn.neighbors import NearestNeighbors
+
+        distances, _ = NearestNeighbors(n_neighbors=j + 1, n_jobs=-1).fit(x).kneighbors(x)
+        return knee_eps(distances[:, j])
+
+
+@register
+class HDBSCANClustering(Clustering):
+    name = "hdbscan"
+    params = ParamSchema(
+        (
+            ParamSpec("min_cluster_size", int, None, "smallest group called a cluster; empty = max(5, N / 200)", minimum=2),
+            ParamSpec("min_samples", int, None, "density smoothing; empty = min_cluster_size", minimum=1),
+        )
+    )
+
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
+        from sklearn.cluster import HDBSCAN
+
+        p = self.params_
+        p["min_cluster_size"] = p["min_cluster_size"] or max(5, x.shape[0] // 200)
+        p["min_samples"] = p["min_samples"] or p["min_cluster_size"]
+        return HDBSCAN(min_cluster_size=p["min_cluster_size"], min_samples=p["min_samples"], n_jobs=-1, copy=True).fit_predict(x)
+
+
+@register
+class AgglomerativeClustering(Clustering):
+    name = "agglomerative"
+    params = ParamSchema(
+        (
+            _n_clusters_spec("k; empty = number of classes when labelled, else 10"),
+            ParamSpec("linkage", str, "ward", "merge rule", choices=("ward", "average", "complete", "single")),
+        )
+    )
+    DEFAULT_K = 10
+
+    def _check(self, x: np.ndarray) -> None:
+        limit = AGGLOMERATIVE_MAX_POINTS
+        if x.shape[0] > limit:
+            raise ParamError(
+                f"agglomerative clustering is limited to {limit:,} points and this has {x.shape[0]:,}; "
+                "use kmeans or hdbscan, or cluster a projection of a subset"
+            )
+
+    def needs_knn(self, n_points: int) -> bool:
+        return n_points > AGGLOMERATIVE_CONNECTIVITY_ABOVE
+
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
+        from sklearn.cluster import AgglomerativeClustering as SklearnAgglomerative
+
+        p = self.params_
+        p["k_source"] = "given" if p["n_clusters"] else ("classes" if n_classes else "default")
+        p["n_clusters"] = min(p["n_clusters"] or n_classes or self.DEFAULT_K, x.shape[0])
+        connectivity = None
+        p["connectivity"] = None
+        if x.shape[0] > AGGLOMERATIVE_CONNECTIVITY_ABOVE:
+            connectivity = _connectivity(x, knn, AGGLOMERATIVE_CONNECTIVITY_K)
+            p["connectivity"] = f"knn-{AGGLOMERATIVE_CONNECTIVITY_K}"
+        model = SklearnAgglomerative(n_clusters=p["n_clusters"], linkage=p["linkage"], connectivity=connectivity)
+        return model.fit_predict(x)
+
+
+def _connectivity(x: np.ndarray, knn: KnnGraph | None, k: int) -> Any:
+    """Symmetric sparse N × N kNN connectivity, from the shared graph when it matches these points."""
+    import scipy.sparse as sp
+
+    n = x.shape[0]
+    if knn is not None and knn.n == n and knn.k >= k:
+        indices = knn.indices[:, :k]
+    else:
+        from sklearn.neighbors import NearestNeighbors
+
+        indices = NearestNeighbors(n_neighbors=k + 1, n_jobs=-1).fit(x).kneighbors(x, return_distance=False)[:, 1:]
+    rows = np.repeat(np.arange(n), indices.shape[1])
+    graph = sp.csr_matrix((np.ones(rows.size), (rows, indices.ravel())), shape=(n, n))
+    return graph.maximum(graph.T)
