@@ -1,0 +1,102 @@
+"""What the app can run: training methods, projections and clusterings, and their parameter checks.
+
+The ml registries are imported lazily (ml.methods imports torch), so importing this module — and
+the route modules that use it — stays cheap; the cost is paid once on first use.
+"""
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from typing import Any
+
+from ml.params import ParamError
+
+# Shared training fields a person may set (besides the method's own parameters).
+TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed")
+
+
+def training_methods() -> dict[str, Any]:
+    from ml.methods import METHODS
+
+    return METHODS
+
+
+def projections() -> dict[str, Any]:
+    from ml.projection import PROJECTIONS
+
+    return PROJECTIONS
+
+
+def clusterings() -> dict[str, Any]:
+    from ml.clustering import CLUSTERINGS
+
+    return CLUSTERINGS
+
+
+def describe_methods() -> dict[str, Any]:
+    """The /api/methods payload: every method's label, parameter specs and defaults."""
+    return {
+        "training": {
+            name: {"label": getattr(cls, "label", name), "params": cls.params.describe(), "defaults": dict(cls.defaults)}
+            for name, cls in training_methods().items()
+        },
+        "projections": {name: {"label": getattr(cls, "label", name), "params": cls.params.describe()}
+                        for name, cls in projections().items()},
+        "clusterings": {name: {"label": getattr(cls, "label", name), "params": cls.params.describe()}
+                        for name, cls in clusterings().items()},
+    }
+
+
+def _check_known(kind: str, name: str, known: dict[str, Any]) -> Any:
+    if name not in known:
+        raise ParamError(f"unknown {kind} {name!r}; choose one of {', '.join(known)}")
+    return known[name]
+
+
+def validate_projection(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated projection parameters (defaults filled); ParamError names the field otherwise."""
+    return _check_known("projection method", method, projections()).params.validate(params)
+
+
+def validate_clustering(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    return _check_known("clustering method", method, clusterings()).params.validate(params)
+
+
+def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n_images: int,
+                 given: dict[str, Any], method_params: dict[str, Any] | None) -> dict[str, Any]:
+    """A complete, validated TrainConfig as a JSON dict.
+
+    `given` holds the shared fields a person set (None = the method's default for this dataset);
+    raises ParamError naming the field when a value is unknown or out of range.
+    """
+    cls = _check_known("method", method, training_methods())
+    config: dict[str, Any] = dict(cls.defaults_for(image_shape, n_images))
+    config.setdefault("seed", 0)
+    for name, value in given.items():
+        if value is not None:
+            config[name] = value
+    for name in ("epochs", "embedding_dim", "batch_size"):
+        value = config.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParamError(f"{name} must be a whole number >= 1, got {value!r}")
+    lr = config.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= 10:
+        raise ParamError(f"lr must be a number in (0, 10], got {lr!r}")
+    if isinstance(config["seed"], bool) or not isinstance(config["seed"], int) or config["seed"] < 0:
+        raise ParamError(f"seed must be a whole number >= 0, got {config['seed']!r}")
+    config.update(dataset=dataset, method=method, method_params=cls.params.validate(method_params))
+    return _complete(config)
+
+
+def _complete(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill TrainConfig's own defaults (encoder, device, ...) and drop keys it does not take."""
+    from ml.training import TrainConfig
+
+    complete: dict[str, Any] = {}
+    for spec in fields(TrainConfig):
+        if spec.name in config:
+            complete[spec.name] = config[spec.name]
+        elif spec.default is not MISSING:
+            complete[spec.name] = spec.default
+        elif spec.default_factory is not MISSING:  # type: ignore[misc]
+            complete[spec.name] = spec.default_factory()  # type: ignore[misc]
+    return complete

@@ -1,0 +1,38 @@
+"""The job runner interface: the web layer records a job row, then hands its id to a runner.
+
+Kept small on purpose so another backend (e.g. Ray, submitting the same `app.tasks` functions to a
+cluster) can implement it without touching the routes.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    backend: str
+    workers: int
+    workers_alive: int
+    workers_ready: int
+
+
+class JobRunner(ABC):
+    @abstractmethod
+    def start(self) -> None:
+        """Start executing queued jobs (called once, in the app's lifespan)."""
+
+    @abstractmethod
+    def submit(self, job_id: str) -> None:
+        """Run a job whose registry row (status queued) has already been written."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """Stop a job: cooperatively first (cancel_requested), by force if it does not stop in time."""
+
+    @abstractmethod
+    def status(self) -> RunnerStatus: ...
+
+    @abstractmethod
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the workers; jobs still running are recorded as interrupted (resumable)."""

@@ -1,0 +1,480 @@
+"""The SQLite registry of datasets, runs, jobs, projections and clusterings.
+
+One file (DATA_DIR/latentmap.sqlite3) in WAL mode with a busy timeout, so the CLI, the server and
+its worker processes can read and write it at the same time. Each call opens a short-lived
+connection: connections are never shared between threads or processes. A job row is written
+before the job is queued, and a row turns `succeeded` only after its artifacts are on disk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
+JOB_KINDS = ("train", "project", "cluster")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    method TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT,
+    created REAL NOT NULL,
+    run_dir TEXT NOT NULL,
+    job_id TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    target_id TEXT,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    metrics TEXT,
+    error TEXT,
+    cancel_requested REAL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    worker_pid INTEGER,
+    depends_on TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id);
+CREATE TABLE IF NOT EXISTS projections (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT,
+    created REAL NOT NULL,
+    job_id TEXT
+);
+CREATE TABLE IF NOT EXISTS clusterings (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    on_target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT,
+    created REAL NOT NULL,
+    job_id TEXT
+);
+"""
+
+
+def new_id(prefix: str) -> str:
+    """A short unique id such as `r3f9a0c1b2d`; the prefix says what it names (r, j, p, c)."""
+    return prefix + uuid.uuid4().hex[:11]
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class DatasetRecord:
+    name: str
+    path: str
+    n: int
+    report: dict[str, Any]
+    created: float
+
+
+@dataclass
+class Run:
+    id: str
+    dataset: str
+    method: str
+    config: dict[str, Any]
+    status: str
+    metrics: dict[str, Any] | None
+    created: float
+    run_dir: str
+    job_id: str | None
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    run_id: str
+    target_id: str | None
+    params: dict[str, Any]
+    status: str
+    progress: float
+    metrics: dict[str, Any] | None
+    error: str | None
+    cancel_requested: float | None
+    created: float
+    started: float | None
+    finished: float | None
+    worker_pid: int | None
+    depends_on: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Analysis:
+    """A projection or a clustering of a run (`on` is set for clusterings only)."""
+
+    id: str
+    run_id: str
+    method: str
+    params: dict[str, Any]
+    status: str
+    metrics: dict[str, Any] | None
+    created: float
+    job_id: str | None
+    on: str | None = None
+
+
+class Registry:
+    """Typed access to the registry file; safe to use from several processes at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def open(self) -> "Registry":
+        """Create the file and tables if needed and switch the file to WAL mode."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+        return self
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA busy_timeout=30000")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front so read-then-write steps cannot interleave."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    # ----- datasets -------------------------------------------------------------------------
+    def add_dataset(self, name: str, path: Path, n: int, report: dict[str, Any]) -> DatasetRecord:
+        """Register an uploaded dataset; raises KeyError when the name is taken."""
+        with self._transaction() as connection:
+            if connection.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+                raise KeyError(name)
+            connection.execute(
+                "INSERT INTO datasets (name, path, n, report, created) VALUES (?, ?, ?, ?, ?)",
+                (name, str(path), n, _dumps(report), time.time()),
+            )
+        record = self.get_dataset(name)
+        assert record is not None
+        return record
+
+    def get_dataset(self, name: str) -> DatasetRecord | None:
+        with self._connect() as connection:
+            row = connection.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _dataset(row)
+
+    def list_datasets(self) -> list[DatasetRecord]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT * FROM datasets ORDER BY created").fetchall()
+        return [_dataset(row) for row in rows]
+
+    # ----- runs -----------------------------------------------------------------------------
+    def create_run(self, run_id: str, dataset: str, method: str, config: dict[str, Any], run_dir: Path) -> Run:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO runs (id, dataset, method, config, status, created, run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (run_id, dataset, method, _dumps(config), time.time(), str(run_dir)),
+            )
+        return self.get_run(run_id)  # type: ignore[return-value]
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._connect() as connection:
+            row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _run(row)
+
+    def list_runs(self) -> list[Run]:
+        with self._connect() as connection:
+            rows = connection.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+        return [_run(row) for row in rows]
+
+    def update_run(self, run_id: str, *, status: str | None = None, metrics: dict[str, Any] | None = None,
+                   job_id: str | None = None) -> None:
+        assignments, values = [], []
+        for column, value in (("status", status), ("metrics", _dumps(metrics)), ("job_id", job_id)):
+            if value is not None:
+                assignments.append(f"{column} = ?")
+                values.append(value)
+        if assignments:
+            with self._transaction() as connection:
+                connection.execute(f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", (*values, run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run and every row that belongs to it (the caller removes its directory)."""
+        with self._transaction() as connection:
+            for table, column in (("projections", "run_id"), ("clusterings", "run_id"), ("jobs", "run_id"), ("runs", "id")):
+                connection.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+
+    # ----- projections and clusterings ------------------------------------------------------
+    def add_projection(self, projection_id: str, run_id: str, method: str, params: dict[str, Any], job_id: str | None,
+                       status: str = "queued") -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO projections (id, run_id, method, params, status, created, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (projection_id, run_id, method, _dumps(params), status, time.time(), job_id),
+            )
+
+    def add_clustering(self, clustering_id: str, run_id: str, method: str, params: dict[str, Any], on: str,
+                       job_id: str | None, status: str = "queued") -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO clusterings (id, run_id, method, params, on_target, status, created, job_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (clustering_id, run_id, method, _dumps(params), on, status, time.time(), job_id),
+            )
+
+    def update_analysis(self, table: str, analysis_id: str, status: str, metrics: dict[str, Any] | None = None) -> None:
+        assert table in ("projections", "clusterings")
+        with self._transaction() as connection:
+            if metrics is None:
+                connection.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, analysis_id))
+            else:
+                connection.execute(f"UPDATE {table} SET status = ?, metrics = ? WHERE id = ?",
+                                   (status, _dumps(metrics), analysis_id))
+
+    def get_projection(self, projection_id: str) -> Analysis | None:
+        return self._get_analysis("projections", projection_id)
+
+    def get_clustering(self, clustering_id: str) -> Analysis | None:
+        return self._get_analysis("clusterings", clustering_id)
+
+    def list_projections(self, run_id: str) -> list[Analysis]:
+        return self._list_analyses("projections", run_id)
+
+    def list_clusterings(self, run_id: str) -> list[Analysis]:
+        return self._list_analyses("clusterings", run_id)
+
+    def _get_analysis(self, table: str, analysis_id: str) -> Analysis | None:
+        with self._connect() as connection:
+            row = connection.execute(f"SELECT * FROM {table} WHERE id = ?", (analysis_id,)).fetchone()
+        return None if row is None else _analysis(row)
+
+    def _list_analyses(self, table: str, run_id: str) -> list[Analysis]:
+        with self._connect() as connection:
+            rows = connection.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY created", (run_id,)).fetchall()
+        return [_analysis(row) for row in rows]
+
+    # ----- jobs -----------------------------------------------------------------------------
+    def create_job(self, kind: str, run_id: str, params: dict[str, Any], *, target_id: str | None = None,
+                   job_id: str | None = None, status: str = "queued", worker_pid: int | None = None,
+                   depends_on: str | None = None) -> Job:
+        """Write the job row (queued, or running for in-process CLI work) before any work starts."""
+        if kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        job_id = job_id or new_id("j")
+        now = time.time()
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO jobs (id, kind, run_id, target_id, params, status, created, started, worker_pid, depends_on)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, kind, run_id, target_id, _dumps(params), status, now,
+                 now if status == "running" else None, worker_pid, depends_on),
+            )
+        return self.get_job(job_id)  # type: ignore[return-value]
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._connect() as connection:
+            row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def list_jobs(self, run_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[Job]:
+        query, values = "SELECT * FROM jobs WHERE 1 = 1", []
+        if run_id is not None:
+            query += " AND run_id = ?"
+            values.append(run_id)
+        if statuses:
+            query += f" AND status IN ({', '.join('?' * len(statuses))})"
+            values.extend(statuses)
+        with self._connect() as connection:
+            rows = connection.execute(query + " ORDER BY seq", values).fetchall()
+        return [_job(row) for row in rows]
+
+    def claim_next_job(self, worker_pid: int) -> Job | None:
+        """Atomically take the oldest queued job whose dependency (if any) has succeeded."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT id FROM jobs WHERE status = 'queued' AND (depends_on IS NULL OR depends_on IN"
+                " (SELECT id FROM jobs WHERE status = 'succeeded')) ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            connection.execute(
+                "UPDATE jobs SET status = 'running', started = ?, worker_pid = ?, progress = 0 WHERE id = ?",
+                (time.time(), worker_pid, row["id"]),
+            )
+        return self.get_job(row["id"])
+
+    def set_progress(self, job_id: str, progress: float, metrics: dict[str, Any]) -> None:
+        with self._transaction() as connection:
+            connection.execute("UPDATE jobs SET progress = ?, metrics = ? WHERE id = ? AND status = 'running'",
+                               (max(0.0, min(1.0, float(progress))), _dumps(metrics), job_id))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self._connect() as connection:
+            row = connection.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is None or row["cancel_requested"] is not None
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress call.
+
+        Raises LookupError for an unknown id and ValueError when the job has already finished.
+        """
+        with self._transaction() as connection:
+            row = connection.execute("SELECT status, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise LookupError(job_id)
+            if row["status"] in FINISHED:
+                raise ValueError(f"job {job_id} has already finished ({row['status']})")
+            if row["cancel_requested"] is not None:
+                raise ValueError(f"job {job_id} is already being cancelled")
+            now = time.time()
+            if row["status"] == "queued":
+                connection.execute(
+                    "UPDATE jobs SET status = 'cancelled', cancel_requested = ?, finished = ?, error = ? WHERE id = ?",
+                    (now, now, "cancelled before it started", job_id),
+                )
+            else:
+                connection.execute("UPDATE jobs SET cancel_requested = ? WHERE id = ?", (now, job_id))
+        job = self.get_job(job_id)
+        assert job is not None
+        if job.status == "cancelled":
+            self.mirror_job_status(job, "cancelled")
+        return job
+
+    def finish_job(self, job_id: str, status: str, error: str | None = None, *, only_if_running: bool = True) -> Job | None:
+        """Set a final status; returns the job, or None when it was no longer running (someone else finished it)."""
+        assert status in FINISHED
+        with self._transaction() as connection:
+            query = "UPDATE jobs SET status = ?, error = ?, finished = ?" + (", progress = 1" if status == "succeeded" else "")
+            query += " WHERE id = ?" + (" AND status = 'running'" if only_if_running else "")
+            changed = connection.execute(query, (status, error, time.time(), job_id)).rowcount
+        job = self.get_job(job_id)
+        if not changed or job is None:
+            return None
+        self.mirror_job_status(job, status)
+        if status != "succeeded":
+            self._fail_dependents(job)
+        return job
+
+    def requeue_job(self, job_id: str, params: dict[str, Any]) -> Job:
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'queued', params = ?, error = NULL, cancel_requested = NULL, started = NULL,"
+                " finished = NULL, worker_pid = NULL, progress = 0 WHERE id = ?",
+                (_dumps(params), job_id),
+            )
+        job = self.get_job(job_id)
+        assert job is not None
+        self.mirror_job_status(job, "queued")
+        return job
+
+    def mirror_job_status(self, job: Job, status: str) -> None:
+        """Keep the run / projection / clustering row in step with the job that makes it."""
+        if job.kind == "train":
+            self.update_run(job.run_id, status=status)
+        elif job.target_id is not None:
+            self.update_analysis("projections" if job.kind == "project" else "clusterings", job.target_id, status)
+
+    def _fail_dependents(self, job: Job) -> None:
+        for dependent in self.list_jobs(statuses=("queued",)):
+            if dependent.depends_on == job.id:
+                with self._transaction() as connection:
+                    connection.execute(
+                        "UPDATE jobs SET status = 'failed', error = ?, finished = ? WHERE id = ? AND status = 'queued'",
+                        (f"job {job.id} it depends on ended {job.status}", time.time(), dependent.id),
+                    )
+                failed = self.get_job(dependent.id)
+                if failed is not None:
+                    self.mirror_job_status(failed, "failed")
+                    self._fail_dependents(failed)
+
+    def reconcile(self, is_alive: Callable[[int], bool]) -> list[Job]:
+        """At start-up: jobs left running by a process that is gone become `interrupted`."""
+        interrupted = []
+        for job in self.list_jobs(statuses=("running",)):
+            if job.worker_pid is not None and job.worker_pid != os.getpid() and is_alive(job.worker_pid):
+                continue  # e.g. a CLI `latentmap train` still working in its own process
+            if self.finish_job(job.id, "interrupted", "the process running this job stopped (server restart)") is not None:
+                interrupted.append(job)
+        return interrupted
+
+
+def _dataset(row: sqlite3.Row) -> DatasetRecord:
+    return DatasetRecord(name=row["name"], path=row["path"], n=row["n"], report=_loads(row["report"]), created=row["created"])
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(id=row["id"], dataset=row["dataset"], method=row["method"], config=_loads(row["config"]),
+               status=row["status"], metrics=_loads(row["metrics"]), created=row["created"], run_dir=row["run_dir"],
+               job_id=row["job_id"])
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(id=row["id"], kind=row["kind"], run_id=row["run_id"], target_id=row["target_id"],
+               params=_loads(row["params"]), status=row["status"], progress=row["progress"],
+               metrics=_loads(row["metrics"]), error=row["error"], cancel_requested=row["cancel_requested"],
+               created=row["created"], started=row["started"], finished=row["finished"], worker_pid=row["worker_pid"],
+               depends_on=row["depends_on"])
+
+
+def _analysis(row: sqlite3.Row) -> Analysis:
+    keys = row.keys()
+    return Analysis(id=row["id"], run_id=row["run_id"], method=row["method"], params=_loads(row["params"]),
+                    status=row["status"], metrics=_loads(row["metrics"]), created=row["created"], job_id=row["job_id"],
+                    on=row["on_target"] if "on_target" in keys else None)

@@ -1,0 +1,219 @@
+"""Request and response models of the HTTP API (they are the OpenAPI schema at /docs)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    backend: str
+    workers: int
+    workers_alive: int
+    workers_ready: int
+
+
+# ----- datasets -------------------------------------------------------------------------------
+class DatasetSummary(BaseModel):
+    name: str
+    source: Literal["builtin", "uploaded"]
+    available: bool = Field(description="Whether the files are on this machine (or can be downloaded).")
+    n: int | None = None
+    image_shape: list[int] | None = Field(default=None, description="[C, H, W]")
+    has_labels: bool | None = None
+    description: str | None = None
+
+
+class Atlas(BaseModel):
+    tile: int
+    columns: int
+    per_page: int
+    pages: int
+
+
+class DatasetDetail(BaseModel):
+    name: str
+    n: int
+    image_shape: list[int] = Field(description="[C, H, W]")
+    has_labels: bool
+    class_names: list[str] | None
+    atlas: Atlas
+
+
+class DatasetUploaded(BaseModel):
+    name: str
+    n: int
+    report: dict[str, Any] = Field(description="What the import kept and skipped, and why.")
+
+
+# ----- jobs -----------------------------------------------------------------------------------
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["train", "project", "cluster"]
+    run_id: str
+    target_id: str | None
+    status: JobStatus
+    progress: float = Field(ge=0, le=1)
+    metrics: dict[str, Any] | None = Field(description="Latest progress metrics (epoch, epochs, loss, ...).")
+    error: str | None
+    cancel_requested: bool
+    depends_on: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+
+# ----- runs -----------------------------------------------------------------------------------
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, examples=["digits"])
+    method: str = Field(min_length=1, examples=["ae"])
+    epochs: int | None = Field(default=None, ge=1, le=10_000, description="Default: the method's default for the dataset.")
+    embedding_dim: int | None = Field(default=None, ge=1, le=4096)
+    batch_size: int | None = Field(default=None, ge=1, le=65_536)
+    lr: float | None = Field(default=None, gt=0, le=10)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    method_params: dict[str, Any] = Field(default_factory=dict, description="The method's own parameters (see /api/methods).")
+
+
+class RunCreated(BaseModel):
+    run_id: str
+    job_id: str
+
+
+class AnalysisOut(BaseModel):
+    """A projection or clustering of a run (`on` for clusterings: `embedding` or a projection id)."""
+
+    id: str
+    run_id: str
+    method: str
+    params: dict[str, Any]
+    status: JobStatus
+    metrics: dict[str, Any] | None
+    job_id: str | None
+    created: float
+    on: str | None = None
+
+
+class RunSummary(BaseModel):
+    id: str
+    dataset: str
+    method: str
+    status: JobStatus
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None
+    created: float
+    job_id: str | None
+
+
+class RunDetail(RunSummary):
+    projections: list[AnalysisOut]
+    clusterings: list[AnalysisOut]
+    history: list[dict[str, Any]]
+    job: JobOut | None
+    embedding_shape: list[int] | None
+    has_reconstructions: bool
+
+
+class ProjectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(examples=["umap"])
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusteringCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(examples=["kmeans"])
+    params: dict[str, Any] = Field(default_factory=dict)
+    on: str = Field(default="embedding", description="`embedding` or the id of one of the run's projections.")
+
+
+class ProjectionCreated(BaseModel):
+    projection_id: str
+    job_id: str
+
+
+class ClusteringCreated(BaseModel):
+    clustering_id: str
+    job_id: str
+
+
+# ----- maps -----------------------------------------------------------------------------------
+class Points(BaseModel):
+    run_id: str
+    dataset: str
+    n: int
+    projection: AnalysisOut | None
+    clustering: AnalysisOut | None
+    x: str = Field(description="base64 of little-endian float32, n values")
+    y: str = Field(description="base64 of little-endian float32, n values")
+    label: str | None = Field(description="base64 of little-endian int16, or null when unlabelled")
+    cluster: str | None = Field(description="base64 of little-endian int32 (-1 = noise), or null")
+    class_names: list[str] | None
+    values: dict[str, str] = Field(description="name → base64 little-endian float32 per-point values")
+
+
+class Neighbor(BaseModel):
+    index: int
+    distance: float
+    label: int | None = None
+    cluster: int | None = None
+
+
+class Neighbors(BaseModel):
+    index: int
+    neighbors: list[Neighbor]
+
+
+class AgreementScores(BaseModel):
+    ari: float | None
+    nmi: float | None
+    accuracy: float | None
+
+
+class VsLabels(BaseModel):
+    a: AgreementScores
+    b: AgreementScores
+
+
+class Comparison(BaseModel):
+    a: AnalysisOut
+    b: AnalysisOut
+    ari: float
+    nmi: float
+    accuracy: float
+    contingency: list[list[int]]
+    a_ids: list[int]
+    b_ids: list[int]
+    vs_labels: VsLabels | None
+
+
+class Reconstructions(BaseModel):
+    run_id: str
+    indices: list[int]
+    originals: list[str] = Field(description="PNG images as data: URLs")
+    reconstructions: list[str] = Field(description="PNG images as data: URLs")
+
+
+# ----- methods --------------------------------------------------------------------------------
+class MethodInfo(BaseModel):
+    label: str
+    params: list[dict[str, Any]]
+    defaults: dict[str, Any] | None = None
+
+
+class Methods(BaseModel):
+    training: dict[str, MethodInfo]
+    projections: dict[str, MethodInfo]
+    clusterings: dict[str, MethodInfo]

@@ -1,0 +1,55 @@
+"""Server and CLI settings (pydantic-settings, `LATENTMAP_` environment variables)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where data lives, how the server listens and how many worker processes run jobs."""
+
+    model_config = SettingsConfigDict(env_prefix="LATENTMAP_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("~/.latentmap"), description="Registry, runs and uploaded datasets.")
+    datasets_dir: Path | None = Field(default=None, description="Where fashion-mnist/mnist/cifar10 files are looked for.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes running jobs.")
+    token: str | None = Field(default=None, description="API token (reserved for the security issue).")
+    warm_up: bool = Field(default=True, description="Workers compile numba code (UMAP) once at start.")
+    cancel_grace_seconds: float = Field(default=5.0, gt=0, description="Cooperative cancel window before a worker is terminated.")
+    upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1, description="Largest .zip accepted by POST /api/datasets.")
+    upload_max_files: int = Field(default=200_000, ge=1)
+    upload_max_image_pixels: int = Field(default=4096 * 4096, ge=1)
+    dataset_cache_size: int = Field(default=4, ge=1, description="Datasets kept loaded in the server process.")
+
+    def model_post_init(self, __context: object) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+        if self.datasets_dir is not None:
+            self.datasets_dir = Path(self.datasets_dir).expanduser()
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "latentmap.sqlite3"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploaded datasets: one folder per name."""
+        return self.data_dir / "datasets"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests override this dependency with their own Settings."""
+    return Settings()
