@@ -18,15 +18,17 @@ import tempfile
 import unicodedata
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from PIL import Image
 
 from ml.datasets.base import DatasetError, SkippedFile
 from ml.datasets.folder import is_hidden, target_size
 from ml.datasets.images import MAX_IMAGE_PIXELS, UnreadableImage, is_grey, open_image
+from ml.datasets.registry import SOURCES
 
 MIB = 1024 * 1024
 CHUNK_BYTES = MIB
@@ -36,6 +38,7 @@ RATIO_CHECK_MIN_BYTES = MIB
 # Modes the PNG writer stores as they are; anything else (CMYK, YCbCr JPEGs) is saved as RGB.
 PNG_MODES = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
 _UNSAFE_CHARACTERS = re.compile(r"[^\w .()+-]+")
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
 
@@ -87,6 +90,17 @@ class _Accepted:
     grey: bool
 
 
+def check_dataset_name(name: str) -> str:
+    """`name` when it can name an uploaded dataset (its folder under the data directory), else DatasetError."""
+    if not DATASET_NAME.fullmatch(name):
+        raise DatasetError(
+            f"dataset name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    if name.lower() in SOURCES:
+        raise DatasetError(f"dataset name {name!r} is taken by a built-in dataset; choose another")
+    return name
+
+
 def import_zip(source: Path | BinaryIO, target_dir: Path, limits: ZipLimits = ZipLimits()) -> ImportReport:
     """Import the images of zip `source` (a path or a binary file) into the new folder `target_dir`.
 
@@ -97,7 +111,7 @@ def import_zip(source: Path | BinaryIO, target_dir: Path, limits: ZipLimits = Zi
     target_dir = Path(target_dir)
     if target_dir.exists():
         raise ArchiveError(f"a dataset named {target_dir.name!r} already exists")
-    with _seekable(source, limits) as file:
+    with _seekable_file(source, limits) as file:
         try:
             archive = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError):
@@ -124,39 +138,32 @@ def import_zip(source: Path | BinaryIO, target_dir: Path, limits: ZipLimits = Zi
     return ImportReport(images=len(placed), classes=classes, skipped=skipped, image_shape=image_shape)
 
 
-class _seekable:
-    """Context manager giving a seekable binary file for `source`, refusing it when too big."""
+@contextmanager
+def _seekable_file(source: Path | BinaryIO, limits: ZipLimits) -> Iterator[BinaryIO]:
+    """A seekable binary file for `source` (zip reading needs to seek); refuses it when too big."""
+    if isinstance(source, (str, Path)):
+        try:
+            size = Path(source).stat().st_size
+        except OSError as error:
+            raise ArchiveError(f"cannot read the archive {source}: {error.strerror or error}") from None
+        _check_archive_size(size, limits)
+        with open(source, "rb") as file:
+            yield file
+    elif source.seekable():
+        start = source.tell()
+        size = source.seek(0, io.SEEK_END) - start
+        source.seek(start)
+        _check_archive_size(size, limits)
+        yield source
+    else:
+        data = source.read(limits.max_archive_bytes + 1)  # at most one byte past the limit
+        _check_archive_size(len(data), limits)
+        yield io.BytesIO(data)
 
-    def __init__(self, source: Path | BinaryIO, limits: ZipLimits) -> None:
-        self.source, self.limits, self.opened = source, limits, None
 
-    def __enter__(self) -> BinaryIO:
-        if isinstance(self.source, (str, Path)):
-            try:
-                size = Path(self.source).stat().st_size
-            except OSError as error:
-                raise ArchiveError(f"cannot read the archive {self.source}: {error.strerror or error}") from None
-            self._check_size(size)
-            self.opened = open(self.source, "rb")
-            return self.opened
-        if self.source.seekable():
-            start = self.source.tell()
-            size = self.source.seek(0, io.SEEK_END) - start
-            self.source.seek(start)
-            self._check_size(size)
-            return self.source
-        # A stream that cannot seek (zip needs to): copy it into memory, at most one byte past the limit.
-        data = self.source.read(self.limits.max_archive_bytes + 1)
-        self._check_size(len(data))
-        return io.BytesIO(data)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.opened is not None:
-            self.opened.close()
-
-    def _check_size(self, size: int) -> None:
-        if size > self.limits.max_archive_bytes:
-            raise ArchiveError(f"the archive is larger than the limit of {_megabytes(self.limits.max_archive_bytes)}")
+def _check_archive_size(size: int, limits: ZipLimits) -> None:
+    if size > limits.max_archive_bytes:
+        raise ArchiveError(f"the archive is larger than the limit of {_megabytes(limits.max_archive_bytes)}")
 
 
 def _check_declared(members: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
@@ -212,7 +219,7 @@ def _extract_images(
             skipped.append(SkippedFile(member.filename, problem))
             continue
         try:
-            data = _read_member(archive, member, budget, limits)
+            data = _read_member(archive, member, budget)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as error:
             skipped.append(SkippedFile(member.filename, f"corrupt or unreadable entry: {error}"))
             continue
@@ -228,7 +235,7 @@ def _extract_images(
     return accepted, skipped
 
 
-def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int, limits: ZipLimits) -> bytes:
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int) -> bytes:
     """The entry's bytes, read in chunks; refuses the archive when it expands past its declared
     size or the remaining total budget (declared sizes are not trusted)."""
     allowed = min(member.file_size, budget)

@@ -35,17 +35,18 @@ def open_image(source: Path | BinaryIO, max_pixels: int = MAX_IMAGE_PIXELS) -> I
         raise UnreadableImage(f"too large to decode safely: {error}") from None
     except (OSError, SyntaxError, ValueError):  # UnidentifiedImageError is an OSError
         raise UnreadableImage("not a PNG or JPEG image") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        image.close()
-        raise UnreadableImage(f"too large: {width}×{height} pixels (limit {max_pixels:,} pixels)")
     try:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise UnreadableImage(f"too large: {width}×{height} pixels (limit {max_pixels:,} pixels)")
         image.load()
         return ImageOps.exif_transpose(image)
     except Image.DecompressionBombError as error:
         raise UnreadableImage(f"too large to decode safely: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
         raise UnreadableImage(f"corrupt or truncated {image.format} image: {error}") from None
+    finally:
+        image.close()  # the transposed copy (or the loaded pixels) outlive the file handle
 
 
 def is_grey(image: Image.Image) -> bool:

@@ -48,14 +48,13 @@ class LocalFilesSource(ABC):
 
     def load(self, datasets_dir: Path | None, download: bool) -> ImageDataset:
         directory = self.find(datasets_dir)
-        failure = "not attempted (download=False)"
+        download_outcome = "was not attempted (download=False)"
         if directory is None and download:
-            failure = download_with_torchvision(self.torchvision_class, torchvision_root(datasets_dir)) or (
-                "finished but left no complete set of files"
-            )
+            failure = download_with_torchvision(self.torchvision_class, torchvision_root(datasets_dir))
+            download_outcome = f"failed ({failure})" if failure else "finished but left no complete set of files"
             directory = self.find(datasets_dir)
         if directory is None:
-            raise self.missing_error(datasets_dir, failure)
+            raise self.missing_error(datasets_dir, download_outcome)
         return self.read(directory)
 
     def info(self, datasets_dir: Path | None) -> DatasetInfo:
@@ -76,13 +75,13 @@ class LocalFilesSource(ABC):
             has_labels=True,
         )
 
-    def missing_error(self, datasets_dir: Path | None, download_failure: str) -> DatasetError:
+    def missing_error(self, datasets_dir: Path | None, download_outcome: str) -> DatasetError:
         places = ", ".join(str(place) for place in self.places(datasets_dir))
         fixes = [f"put the files in {self.name}/ under a directory named by ${DATASETS_DIR_ENV}"]
         if self.install_hint:
             fixes.insert(0, self.install_hint)
         fixes.append("or run once with internet access so that torchvision can download it")
         return DatasetError(
-            f"dataset {self.name!r} was not found; looked in: {places}; download {download_failure}. "
+            f"dataset {self.name!r} was not found; looked in: {places}; the download {download_outcome}. "
             f"To fix: {', '.join(fixes)}."
         )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml.datasets import ArchiveError, ZipLimits, import_zip, load_dataset
+from ml.datasets import ArchiveError, DatasetError, ZipLimits, check_dataset_name, import_zip, load_dataset
 
 
 def png_bytes(value: int, size: tuple[int, int] = (6, 4), mode: str = "RGB") -> bytes:
@@ -196,3 +196,12 @@ def test_archive_without_images_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match=r"no usable PNG or JPEG images \(1 entries skipped, e.g. readme.txt: not a PNG or JPEG image\)"):
         import_zip(archive, tmp_path / "a")
     assert files_under(tmp_path) == ["a.zip"]
+
+
+def test_dataset_names_are_checked() -> None:
+    assert check_dataset_name("my-pets_2.v1") == "my-pets_2.v1"
+    for bad in ("", "../x", ".hidden", "a/b", "a b", "x" * 65):
+        with pytest.raises(DatasetError, match=r"is not allowed: use 1-64 letters"):
+            check_dataset_name(bad)
+    with pytest.raises(DatasetError, match=r"dataset name 'MNIST' is taken by a built-in dataset"):
+        check_dataset_name("MNIST")

@@ -132,7 +132,7 @@ def test_missing_dataset_names_every_place_looked_in(tmp_path: Path, isolated_pl
         assert str(place) in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "LATENTMAP_DATASETS_DIR" in message
-    assert "download=False" in message
+    assert "the download was not attempted (download=False)" in message
 
 
 def test_unknown_dataset_is_an_error() -> None:
