@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="default 127.0.0.1")
     serve.add_argument("--port", type=_whole(1), default=None, help="default 8000")
     serve.add_argument("--workers", type=_whole(1), default=None, help="job worker processes (default 1)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback --host without LATENTMAP_TOKEN (anyone who can reach it can train and delete)")
 
     commands.add_parser("datasets", parents=[common, json_flag], help="list datasets")
     commands.add_parser("runs", parents=[common, json_flag], help="list runs")
@@ -155,6 +157,18 @@ def _run_in_process(registry, settings: Settings, job, description: str, dataset
     return context
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name (or "" = every interface) may resolve to an outside address
+
+
 # ----- commands -------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -165,6 +179,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                  (("host", args.host), ("port", args.port), ("workers", args.workers)) if value is not None}
     base = _settings(args)
     settings = base.model_copy(update=overrides)
+    if not is_loopback(settings.host) and not settings.token and not args.insecure:
+        raise UsageError(f"refusing to listen on {settings.host!r} without a token: set LATENTMAP_TOKEN"
+                         f" (or pass --insecure to expose an unprotected server)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -212,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {"epochs": args.epochs, "embedding_dim": args.embedding_dim, "batch_size": args.batch_size,
              "lr": args.lr, "seed": args.seed}
     config = catalog.train_config(args.dataset, args.method, dataset.image_shape, len(dataset), given, method_params)
-    run_id, job = tasks.queue_training(registry, config, settings.data_dir, queue_defaults=False,
+    run_id, job = tasks.queue_training(registry, config, settings.data_dir, follow_ups=None,
                                        status="running", worker_pid=os.getpid())
     context = _run_in_process(registry, settings, job, f"train {args.method}", dataset)
     metrics = context.result["output"]

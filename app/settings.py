@@ -18,12 +18,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64, description="Worker processes running jobs.")
-    token: str | None = Field(default=None, description="API token (reserved for the security issue).")
+    token: str | None = Field(default=None, description="With a token, every request that changes state needs it"
+                              " (Authorization: Bearer TOKEN, or the /login cookie).")
+    protect_reads: bool = Field(default=False, description="With a token, reads need it too.")
     warm_up: bool = Field(default=True, description="Workers compile numba code (UMAP) once at start.")
     cancel_grace_seconds: float = Field(default=5.0, gt=0, description="Cooperative cancel window before a worker is terminated.")
     upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1, description="Largest .zip accepted by POST /api/datasets.")
     upload_max_files: int = Field(default=200_000, ge=1)
     upload_max_image_pixels: int = Field(default=4096 * 4096, ge=1)
+    default_projection: str = Field(default="umap", description="Projection queued after every training run.")
+    default_clustering: str = Field(default="kmeans", description="Clustering queued after every training run.")
     dataset_cache_size: int = Field(default=4, ge=1, description="Datasets kept loaded in the server process.")
 
     def model_post_init(self, __context: object) -> None:
