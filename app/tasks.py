@@ -78,7 +78,7 @@ def _plain(value: Any) -> Any:
 
 # ----- the job functions ----------------------------------------------------------------------
 def train(context: JobContext) -> dict[str, Any]:
-    """Train a run (params: config, resume, queue_defaults); returns metrics.json's content."""
+    """Train a run (params: config, resume, follow_ups); returns metrics.json's content."""
     from ml.training import TrainConfig, train as train_model
 
     job, registry = context.job, context.registry
@@ -139,9 +139,14 @@ def run_job(context: JobContext) -> Job:
     else:
         status, error = "succeeded", None
     finished = context.registry.finish_job(job.id, status, error)
-    if status == "succeeded" and job.kind == "train" and job.params.get("queue_defaults") and finished is not None:
-        queue_default_analyses(context.registry, job.run_id, int(job.params["config"].get("seed", 0)),
-                               context.result.get("n_classes"))
+    follow_ups = job.params.get("follow_ups")
+    if status == "succeeded" and job.kind == "train" and follow_ups and finished is not None:
+        try:
+            queue_default_analyses(context.registry, job.run_id, int(job.params["config"].get("seed", 0)),
+                                   projection=follow_ups.get("projection", DEFAULT_PROJECTION),
+                                   clustering=follow_ups.get("clustering", DEFAULT_CLUSTERING))
+        except ParamError as exc:  # a misconfigured default: the run itself is fine
+            log.error("run %s: default analyses not queued: %s", job.run_id, exc)
     return context.registry.get_job(job.id) or job
 
 
@@ -151,13 +156,17 @@ def _reason(exc: BaseException) -> str:
 
 
 # ----- queueing -------------------------------------------------------------------------------
-def queue_training(registry: Registry, config: dict[str, Any], data_dir: Path, *, queue_defaults: bool = True,
-                   status: str = "queued", worker_pid: int | None = None) -> tuple[str, Job]:
-    """Write the run and its training job rows (the job row exists before any work is queued)."""
+def queue_training(registry: Registry, config: dict[str, Any], data_dir: Path, *,
+                   follow_ups: dict[str, str] | None = None, status: str = "queued",
+                   worker_pid: int | None = None) -> tuple[str, Job]:
+    """Write the run and its training job rows (the job row exists before any work is queued).
+
+    follow_ups: {"projection": method, "clustering": method} to queue once training has succeeded.
+    """
     run_id = new_id("r")
     run_dir = data_dir / "runs" / run_id
     registry.create_run(run_id, config["dataset"], config["method"], config, run_dir)
-    job = registry.create_job("train", run_id, {"config": config, "resume": False, "queue_defaults": queue_defaults},
+    job = registry.create_job("train", run_id, {"config": config, "resume": False, "follow_ups": follow_ups},
                               status=status, worker_pid=worker_pid)
     registry.update_run(run_id, job_id=job.id, status=status)
     return run_id, job
@@ -202,8 +211,10 @@ def default_cluster_count(run_dir: Path) -> int:
     return DEFAULT_CLUSTERS
 
 
-def queue_default_analyses(registry: Registry, run_id: str, seed: int, n_classes: int | None = None) -> list[Job]:
-    """After training on the server: a UMAP map and a k-means clustering, so the map is complete.
+def queue_default_analyses(registry: Registry, run_id: str, seed: int, projection: str = DEFAULT_PROJECTION,
+                           clustering: str = DEFAULT_CLUSTERING) -> list[Job]:
+    """After training on the server: a projection (UMAP) and a clustering (k-means, k = the number of
+    classes or 10) with default parameters, so the map is complete without a click.
 
     The clustering is on the embedding, so it does not wait for the projection and both can run
     at once when there are several workers.
@@ -212,12 +223,10 @@ def queue_default_analyses(registry: Registry, run_id: str, seed: int, n_classes
     if run is None:
         return []
     jobs = []
-    projection_params = catalog.validate_projection(DEFAULT_PROJECTION, {})
-    jobs.append(queue_projection(registry, run_id, DEFAULT_PROJECTION, projection_params, seed)[1])
-    k = n_classes or default_cluster_count(Path(run.run_dir))
-    schema = catalog.clusterings()[DEFAULT_CLUSTERING].params
-    names = {spec.name for spec in schema.specs}
-    given = {name: k for name in ("n_clusters", "k") if name in names}
-    clustering_params = catalog.validate_clustering(DEFAULT_CLUSTERING, given)
-    jobs.append(queue_clustering(registry, run_id, DEFAULT_CLUSTERING, clustering_params, "embedding", seed)[1])
+    projection_params = catalog.validate_projection(projection, {})
+    jobs.append(queue_projection(registry, run_id, projection, projection_params, seed)[1])
+    names = {spec.name for spec in catalog.clusterings()[clustering].params.specs}
+    given = {"n_clusters": default_cluster_count(Path(run.run_dir))} if "n_clusters" in names else {}
+    clustering_params = catalog.validate_clustering(clustering, given)
+    jobs.append(queue_clustering(registry, run_id, clustering, clustering_params, "embedding", seed)[1])
     return jobs

@@ -20,8 +20,8 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
              responses={404: {"model": Message}, 422: {"model": Message}})
 def create_run(body: RunCreate, registry: RegistryDep, runner: RunnerDep, settings: SettingsDep,
                cache: DatasetCacheDep) -> RunCreated:
-    """Record a run and its training job, then queue it; after training, a UMAP map and a k-means
-    clustering are queued automatically."""
+    """Record a run and its training job, then queue it; after training, a projection (UMAP) and a
+    clustering (k-means) with default parameters are queued automatically."""
     if body.method not in catalog.training_methods():
         raise HTTPException(422, f"unknown method {body.method!r}; choose one of {', '.join(catalog.training_methods())}")
     if not is_known(body.dataset, registry, settings.datasets_dir):
@@ -29,7 +29,9 @@ def create_run(body: RunCreate, registry: RegistryDep, runner: RunnerDep, settin
     dataset = cache.get(body.dataset)
     given = {name: getattr(body, name) for name in catalog.TRAIN_FIELDS}
     config = catalog.train_config(body.dataset, body.method, dataset.image_shape, len(dataset), given, body.method_params)
-    run_id, job = tasks.queue_training(registry, config, settings.data_dir, queue_defaults=True)
+    run_id, job = tasks.queue_training(
+        registry, config, settings.data_dir,
+        follow_ups={"projection": settings.default_projection, "clustering": settings.default_clustering})
     runner.submit(job.id)
     return RunCreated(run_id=run_id, job_id=job.id)
 
