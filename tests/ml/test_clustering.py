@@ -1,0 +1,125 @@
+"""Clusterings: recovery of well-separated groups, noise, automatic choices, limits, refusals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from ml import clustering
+from ml.clustering import CLUSTERINGS, knee_eps, make_clustering
+from ml.neighbors import KnnGraph, compute_knn
+from ml.params import ParamError
+from ml.progress import Stopped
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    x, y = make_blobs(n_samples=300, centers=[[0, 0, 0], [10, 0, 0], [0, 10, 0]], cluster_std=0.6, random_state=0)
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def with_outliers(blobs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, KnnGraph]:
+    outliers = np.array([[40, 40, 40], [-40, 30, 0], [30, -40, 5], [0, 0, 50], [-35, -35, -35]], dtype=np.float32)
+    x = np.vstack([blobs[0], outliers])
+    return x, compute_knn(x)
+
+
+def test_registry_names() -> None:
+    assert set(CLUSTERINGS) == {"kmeans", "dbscan", "hdbscan", "agglomerative"}
+
+
+def test_kmeans_recovers_blobs_with_k_from_classes(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    model = make_clustering("kmeans").fit(x, n_classes=3)
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    assert model.params_ == {"n_clusters": 3, "n_init": 10, "k_source": "classes"}
+
+
+def test_kmeans_without_labels_chooses_k_by_silhouette(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    model = make_clustering("kmeans").fit(x)
+    assert model.params_["n_clusters"] == 3 and model.params_["k_source"] == "silhouette"
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+
+
+def test_dbscan_marks_injected_outliers_as_noise(with_outliers: tuple[np.ndarray, KnnGraph], blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, graph = with_outliers
+    model = make_clustering("dbscan").fit(x, graph)
+    assert model.params_["eps_source"] == "knee" and model.params_["eps"] > 0
+    np.testing.assert_array_equal(model.labels_[300:], -1)
+    assert adjusted_rand_score(blobs[1], model.labels_[:300]) > 0.95
+    # the suggestion does not depend on whether the shared graph was given
+    assert make_clustering("dbscan").fit(x).params_["eps"] == pytest.approx(model.params_["eps"], rel=1e-5)
+
+
+def test_dbscan_with_a_given_eps_records_it(with_outliers: tuple[np.ndarray, KnnGraph]) -> None:
+    model = make_clustering("dbscan", {"eps": 2.0, "min_samples": 4}).fit(with_outliers[0])
+    assert model.params_ == {"eps": 2.0, "min_samples": 4, "eps_source": "given"}
+    assert len(set(model.labels_[:300]) - {-1}) == 3
+
+
+def test_knee_of_a_hockey_stick_curve() -> None:
+    curve = np.concatenate([np.linspace(1.0, 2.0, 90), np.linspace(10.0, 100.0, 10)])
+    assert knee_eps(curve) == pytest.approx(2.0)
+
+
+def test_hdbscan_recovers_blobs_and_flags_outliers(with_outliers: tuple[np.ndarray, KnnGraph], blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    model = make_clustering("hdbscan", {"min_cluster_size": 20}).fit(with_outliers[0])
+    assert model.params_ == {"min_cluster_size": 20, "min_samples": 20}
+    np.testing.assert_array_equal(model.labels_[300:], -1)
+    core = model.labels_[:300] != -1
+    assert core.mean() > 0.9
+    assert adjusted_rand_score(blobs[1][core], model.labels_[:300][core]) == 1.0
+
+
+@pytest.mark.parametrize("linkage", ["ward", "average", "complete"])
+def test_agglomerative_recovers_blobs(linkage: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    model = make_clustering("agglomerative", {"linkage": linkage}).fit(x, n_classes=3)
+    assert model.params_["connectivity"] is None and model.params_["n_clusters"] == 3
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+
+
+def test_agglomerative_uses_a_knn_connectivity_graph_above_the_threshold(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = blobs
+    monkeypatch.setattr(clustering, "AGGLOMERATIVE_CONNECTIVITY_ABOVE", 100)
+    model = make_clustering("agglomerative", {"n_clusters": 3})
+    assert model.needs_knn(300)
+    model.fit(x, compute_knn(x))
+    assert model.params_["connectivity"] == "knn-15"
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+
+
+def test_agglomerative_refuses_above_the_limit(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clustering, "AGGLOMERATIVE_MAX_POINTS", 250)
+    with pytest.raises(ParamError, match="agglomerative clustering is limited to 250 points and this has 300"):
+        make_clustering("agglomerative").fit(blobs[0])
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("kmeans", {"k": 3}, "unknown parameter k; allowed: n_clusters, n_init"),
+        ("kmeans", {"n_clusters": 1}, "n_clusters must be >= 2"),
+        ("dbscan", {"eps": 0}, "eps must be > 0"),
+        ("agglomerative", {"linkage": "median"}, "linkage must be one of ward, average, complete, single"),
+        ("spectral", {}, "unknown clustering method 'spectral'; allowed: kmeans, dbscan, hdbscan, agglomerative"),
+    ],
+)
+def test_bad_parameters_are_refused(method: str, params: dict, message: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(ParamError, match=message):
+        make_clustering(method, params).fit(blobs[0])
+
+
+def test_stopped_through_the_callback(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    calls: list[float] = []
+
+    def stop_after_two(iteration: int, step: int, metrics: dict[str, float]) -> bool:
+        calls.append(metrics["fraction"])
+        return len(calls) >= 2
+
+    with pytest.raises(Stopped):
+        make_clustering("kmeans").fit(blobs[0], progress=stop_after_two)
+    assert len(calls) == 2
