@@ -1,0 +1,56 @@
+"""Losses: NT-Xent for SimCLR and the contractive penalty for the contractive autoencoder."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def nt_xent_loss(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """Normalised temperature-scaled cross entropy (SimCLR) for two views of the same batch.
+
+    z_a, z_b: (B, D) projections of view a and view b; row i of each comes from the same image.
+    Each of the 2B projections is classified against the other 2B − 1 (cosine similarity divided
+    by `temperature`); its positive is the other view of its image. Returns the mean over all 2B.
+    """
+    if z_a.shape != z_b.shape or z_a.ndim != 2:
+        raise ValueError(f"z_a and z_b must both be (B, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    batch = z_a.shape[0]
+    z = F.normalize(torch.cat([z_a, z_b]), dim=1)  # (2B, D)
+    logits = z @ z.T / temperature  # (2B, 2B)
+    logits.fill_diagonal_(float("-inf"))  # an item is never its own candidate
+    positives = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(z.device)
+    return F.cross_entropy(logits, positives)
+
+
+class NTXentLoss(nn.Module):
+    """`nt_xent_loss` as a module holding its temperature."""
+
+    def __init__(self, temperature: float = 0.5) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0")
+        self.temperature = temperature
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        """z_a, z_b: (B, D) → scalar loss."""
+        return nt_xent_loss(z_a, z_b, self.temperature)
+
+
+def contractive_penalty(encoder: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ‖∂encoder(x)/∂x‖²_F, the squared Frobenius norm of each sample's Jacobian.
+
+    images: (B, C, H, W); encoder maps (B, C, H, W) → (B, d) with no coupling between samples.
+    The closed form Σ_j (h_j(1 − h_j))² ‖W_j‖² only holds for a one-layer sigmoid encoder; for
+    deeper encoders the exact Jacobian takes d reverse-mode passes, which `torch.func.jacrev`
+    batches with `vmap` (d is the small side: d ≪ C·H·W, so reverse mode beats forward mode).
+    The result stays differentiable with respect to the encoder's parameters.
+    """
+
+    def encode_one(image: torch.Tensor) -> torch.Tensor:  # (C, H, W) → (d,)
+        return encoder(image.unsqueeze(0)).squeeze(0)
+
+    jacobians = torch.func.vmap(torch.func.jacrev(encode_one))(images)  # (B, d, C, H, W)
+    return jacobians.pow(2).flatten(1).sum(dim=1).mean()

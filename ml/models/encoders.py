@@ -1,0 +1,96 @@
+"""Encoders sized to the input: an MLP for tiny images, a small conv net for 28/32 px, ResNet-18.
+
+Every encoder maps float images (B, C, H, W) in [0, 1] to embeddings (B, embedding_dim). None of
+the CPU encoders uses batch normalisation, so each sample's embedding depends on that sample only:
+the contractive penalty needs exact per-sample Jacobians, and embeddings do not depend on batching.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+ImageShape = tuple[int, int, int]  # (C, H, W)
+
+
+class MLPEncoder(nn.Module):
+    """Flatten → two hidden layers → embedding. For tiny images such as the 8×8 digits."""
+
+    def __init__(self, image_shape: ImageShape, embedding_dim: int, hidden: tuple[int, ...] = (256, 128)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(image_shape)
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.GELU()]
+            width = size
+        layers.append(nn.Linear(width, embedding_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) → (B, embedding_dim)."""
+        return self.net(images)
+
+
+class ConvEncoder(nn.Module):
+    """A small strided conv net, cheap on a CPU: 28×28 → 14 → 7 → 4, then a linear layer.
+
+    Strided 3×3 convolutions halve the resolution at every block, so the cost is dominated by a
+    handful of small matrix products; the last feature map is flattened (not pooled) so that the
+    embedding keeps where things are, which matters for 28/32 px objects.
+    """
+
+    def __init__(self, image_shape: ImageShape, embedding_dim: int, widths: tuple[int, ...] = (32, 64, 128)) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        blocks: list[nn.Module] = []
+        for out_channels in widths:
+            blocks += [nn.Conv2d(channels, out_channels, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            channels = out_channels
+            height, width = (height + 1) // 2, (width + 1) // 2
+        self.features = nn.Sequential(*blocks)
+        # Large images (image folders) are pooled down to 4×4 so the linear layer stays small.
+        self.pool = nn.AdaptiveAvgPool2d((min(height, 4), min(width, 4)))
+        flat = channels * min(height, 4) * min(width, 4)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(inplace=True), nn.Linear(256, embedding_dim))
+        self.feature_shape = (channels, min(height, 4), min(width, 4))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) → (B, embedding_dim)."""
+        return self.head(self.pool(self.features(images)))
+
+
+class ResNet18Encoder(nn.Module):
+    """torchvision ResNet-18 adapted to small images (3×3 stem, no max-pool), for GPUs."""
+
+    def __init__(self, image_shape: ImageShape, embedding_dim: int) -> None:
+        super().__init__()
+        channels = image_shape[0]
+        backbone = resnet18(weights=None, num_classes=embedding_dim)
+        # The ImageNet stem (7×7 stride 2 + max-pool) would shrink a 32 px image to 8 px at once.
+        backbone.conv1 = nn.Conv2d(channels, 64, 3, stride=1, padding=1, bias=False)
+        backbone.maxpool = nn.Identity()
+        self.net = backbone
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) → (B, embedding_dim)."""
+        return self.net(images)
+
+
+ENCODERS: dict[str, type[nn.Module]] = {"mlp": MLPEncoder, "conv": ConvEncoder, "resnet18": ResNet18Encoder}
+
+
+def resolve_encoder(name: str, image_shape: ImageShape) -> str:
+    """`auto` → `mlp` for images of at most 16×16 pixels, else `conv`; other names are checked."""
+    if name == "auto":
+        _, height, width = image_shape
+        return "mlp" if height * width <= 16 * 16 else "conv"
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; known: auto, {', '.join(ENCODERS)}")
+    return name
+
+
+def build_encoder(name: str, image_shape: ImageShape, embedding_dim: int) -> nn.Module:
+    """The encoder called `name` (or chosen by `auto`) for images of `image_shape` (C, H, W)."""
+    return ENCODERS[resolve_encoder(name, image_shape)](image_shape, embedding_dim)

@@ -1,0 +1,259 @@
+"""One training loop for every method: seeded, checkpointed each epoch, resumable, reporting progress.
+
+The whole dataset is kept as one uint8 tensor on the training device and batches are sliced from
+it, so there is no DataLoader and no per-image Python work; augmentations (SimCLR) are batched.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml import artifacts
+from ml.datasets.base import ImageDataset
+from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
+from ml.methods import METHODS, Method
+from ml.params import ParamError
+from ml.progress import ProgressCallback, report
+
+REPORT_EVERY_STEPS = 10
+EMBED_BATCH = 1024
+RECONSTRUCTION_SAMPLE = 16
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved as config.json)."""
+
+    dataset: str
+    method: str
+    epochs: int
+    embedding_dim: int
+    batch_size: int
+    lr: float
+    seed: int
+    method_params: dict[str, Any] = field(default_factory=dict)
+    encoder: str = "auto"
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, ignoring keys that are not fields (config.json holds dataset info too)."""
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in names})
+
+    def validated(self) -> TrainConfig:
+        """A copy with method_params filled from the method's schema; raises ParamError on bad values."""
+        if self.method not in METHODS:
+            raise ParamError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        for name, minimum in (("epochs", 1), ("embedding_dim", 1), ("batch_size", 2)):
+            if int(getattr(self, name)) < minimum:
+                raise ParamError(f"{name} must be >= {minimum}, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ParamError(f"lr must be > 0, got {self.lr!r}")
+        params = METHODS[self.method].params.validate(self.method_params)
+        return TrainConfig(**{**self.to_dict(), "method_params": params})
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def configure_threads() -> int:
+    """Set torch's CPU threads: LATENTMAP_TORCH_THREADS if set, else the cores not already busy.
+
+    On a shared machine, threads that wait for cores other processes hold spin and stall each other
+    (a small model ran 40× slower on 2 threads than on 1 with the second core busy), so a thread is
+    only used per idle core (from the 1-minute load average).
+    """
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = os.environ.get("LATENTMAP_TORCH_THREADS")
+    if wanted:
+        threads = max(1, int(wanted))
+    else:
+        threads = max(1, min(available, available - round(os.getloadavg()[0])))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def _rng_state(shuffle: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict[str, Any], shuffle: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_batch(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) → float (B, C, H, W) in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+@torch.inference_mode()
+def encode(method: Method, images: torch.Tensor) -> np.ndarray:
+    """All images (N, C, H, W) uint8 on the method's device → float32 embeddings (N, d), in order."""
+    method.eval()
+    parts = [method.embed(_as_batch(images[start : start + EMBED_BATCH])).float().cpu() for start in range(0, len(images), EMBED_BATCH)]
+    return torch.cat(parts).numpy().astype(np.float32, copy=False)
+
+
+@torch.inference_mode()
+def _reconstructions(method: Method, images: torch.Tensor, seed: int) -> dict[str, np.ndarray] | None:
+    method.eval()
+    count = min(RECONSTRUCTION_SAMPLE, len(images))
+    indices = np.sort(np.random.default_rng(seed).choice(len(images), size=count, replace=False))
+    originals = images[torch.from_numpy(indices).to(images.device)]
+    rebuilt = method.reconstruct(_as_batch(originals))
+    if rebuilt is None:
+        return None
+    to_uint8 = lambda batch: batch.permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731 - (N, H, W, C)
+    rebuilt_uint8 = (rebuilt.clamp(0, 1) * 255).round().to(torch.uint8)
+    return {"indices": indices.astype(np.int64), "originals": to_uint8(originals), "reconstructions": to_uint8(rebuilt_uint8)}
+
+
+def _evaluate(embeddings: np.ndarray, dataset: ImageDataset, seed: int) -> dict[str, Any]:
+    if dataset.labels is None:
+        return {"knn_accuracy": None, "linear_probe_accuracy": None, "n_eval": 0, "split": None}
+    train_idx, test_idx = evaluation_split(dataset.labels, dataset.train_mask, seed)
+    parts = (embeddings[train_idx], dataset.labels[train_idx], embeddings[test_idx], dataset.labels[test_idx])
+    return {
+        "knn_accuracy": knn_accuracy(*parts, k=5),
+        "linear_probe_accuracy": linear_probe_accuracy(*parts, seed=seed),
+        "n_eval": int(len(test_idx)),
+        "split": "official" if dataset.train_mask is not None else "stratified-80-20",
+    }
+
+
+def build_method(config: TrainConfig, dataset: ImageDataset) -> Method:
+    """The (untrained) method `config` describes, sized for `dataset`."""
+    return METHODS[config.method](dataset.image_shape, config.embedding_dim, config.encoder, dataset.name, **config.method_params)
+
+
+def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: ProgressCallback | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train `config.method` on `dataset`, writing every artifact of a run into `run_dir`.
+
+    With `resume`, continues from run_dir/checkpoint.pt (if present) to the same result as an
+    uninterrupted run. `progress(epoch, step, metrics)` is called every few steps and after each
+    epoch's checkpoint; when it returns True, `ml.progress.Stopped` is raised and checkpoint.pt
+    holds the last finished epoch. Returns the metrics.json content.
+    """
+    config = config.validated()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    threads = configure_threads() if device.type == "cpu" else None
+    torch.manual_seed(config.seed)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    method = build_method(config, dataset).to(device)
+    optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
+
+    images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, C, H, W) uint8
+    train_idx = torch.from_numpy(np.flatnonzero(dataset.train_mask) if dataset.train_mask is not None else np.arange(len(dataset)))
+    n_train = len(train_idx)
+    batch_size = min(config.batch_size, n_train)
+    steps_per_epoch = n_train // batch_size  # the last partial batch is dropped (batch statistics need > 1 image)
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
+
+    artifacts.write_json(
+        run_dir / artifacts.CONFIG,
+        {**config.to_dict(), "encoder_resolved": getattr(method, "encoder_name", config.encoder), "device_resolved": str(device), "torch_threads": threads,
+         "dataset_info": {"name": dataset.name, "n": len(dataset), "image_shape": list(dataset.image_shape), "has_labels": dataset.has_labels, "n_train": n_train}},
+    )
+
+    history: list[dict[str, Any]] = []
+    start_epoch, train_seconds = 0, 0.0
+    checkpoint_path = run_dir / artifacts.CHECKPOINT
+    if resume and checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        method.load_state_dict(checkpoint["model"])
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        _restore_rng(checkpoint["rng"], shuffle)
+        history, start_epoch, train_seconds = checkpoint["history"], checkpoint["epoch"], checkpoint["train_seconds"]
+
+    session_start, session_steps = time.perf_counter(), 0
+    for epoch in range(start_epoch, config.epochs):
+        method.train()
+        epoch_start = time.perf_counter()
+        order = train_idx[torch.randperm(n_train, generator=shuffle)].to(device)
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            batch = _as_batch(images[order[step * batch_size : (step + 1) * batch_size]])
+            loss = method.loss(batch)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            loss_sum += loss.detach()
+            session_steps += 1
+            if (step + 1) % REPORT_EVERY_STEPS == 0 and step + 1 < steps_per_epoch:
+                done = epoch * steps_per_epoch + step + 1
+                report(progress, epoch + 1, step + 1, _progress_metrics(config, done, total_steps, float(loss_sum) / (step + 1), session_steps, session_start, batch_size))
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_seconds += epoch_seconds
+        history.append({"epoch": epoch + 1, "loss": float(loss_sum) / steps_per_epoch, "seconds": epoch_seconds, "images_per_second": steps_per_epoch * batch_size / epoch_seconds})
+        artifacts.write_torch(
+            checkpoint_path,
+            {"model": method.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+             "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict()},
+        )
+        done = (epoch + 1) * steps_per_epoch
+        report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size))
+
+    return _finish(config, method, dataset, images, run_dir, history, train_seconds, n_train, batch_size * steps_per_epoch * config.epochs)
+
+
+def _progress_metrics(config: TrainConfig, done: int, total: int, loss: float, session_steps: int, session_start: float, batch_size: int) -> dict[str, float]:
+    elapsed = max(time.perf_counter() - session_start, 1e-9)
+    steps_per_second = session_steps / elapsed
+    steps_per_epoch = total // config.epochs
+    return {
+        "fraction": done / total,
+        "epoch": (done - 1) // steps_per_epoch + 1,
+        "epochs": config.epochs,
+        "loss": loss,
+        "images_per_second": steps_per_second * batch_size,
+        "eta_seconds": (total - done) / steps_per_second,
+    }
+
+
+def _finish(config: TrainConfig, method: Method, dataset: ImageDataset, images: torch.Tensor, run_dir: Path,
+            history: list[dict[str, Any]], train_seconds: float, n_train: int, images_seen: int) -> dict[str, Any]:
+    """Embed every image, evaluate, and write the final artifacts."""
+    embeddings = encode(method, images)
+    artifacts.write_torch(run_dir / artifacts.MODEL, method.state_dict())
+    artifacts.write_npy(run_dir / artifacts.EMBEDDINGS, embeddings)
+    if dataset.labels is not None:
+        artifacts.write_npy(run_dir / artifacts.LABELS, dataset.labels.astype(np.int64))
+    sample = _reconstructions(method, images, config.seed)
+    if sample is not None:
+        artifacts.write_npz(run_dir / artifacts.RECONSTRUCTIONS, **sample)
+    artifacts.write_json(run_dir / artifacts.HISTORY, history)
+    metrics = {
+        "final_loss": history[-1]["loss"],
+        "train_seconds": train_seconds,
+        "images_per_second": images_seen / train_seconds if train_seconds > 0 else None,
+        "n_train": n_train,
+        "epochs": config.epochs,
+        **_evaluate(embeddings, dataset, config.seed),
+    }
+    artifacts.write_json(run_dir / artifacts.METRICS, metrics)
+    return metrics

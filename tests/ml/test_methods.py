@@ -1,0 +1,109 @@
+"""Methods, encoders, decoders and batched augmentations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml.augment import MultiViewTransform, simclr_augmentation
+from ml.datasets import ImageDataset, load_dataset
+from ml.methods import METHODS
+from ml.models import build_decoder, build_encoder, resolve_encoder
+from ml.params import ParamError
+from ml.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def small_digits() -> ImageDataset:
+    digits = load_dataset("digits")
+    return ImageDataset(name="digits", images=digits.images[:480], labels=digits.labels[:480], class_names=digits.class_names)
+
+
+def test_registry_names_and_declarations() -> None:
+    assert sorted(METHODS) == ["ae", "cae", "dae", "simclr", "sparse-ae"]
+    for name, method in METHODS.items():
+        assert method.name == name and method.label
+        assert set(method.defaults) == {"epochs", "lr", "batch_size", "embedding_dim"}
+        assert set(method.defaults_for((1, 8, 8), 1797)) == set(method.defaults)
+        described = method.describe()
+        assert described["defaults"] == method.defaults
+    assert [spec["name"] for spec in METHODS["dae"].describe()["params"]] == ["noise_std"]
+    assert [spec["name"] for spec in METHODS["sparse-ae"].describe()["params"]] == ["l1_weight"]
+    assert [spec["name"] for spec in METHODS["cae"].describe()["params"]] == ["contractive_weight"]
+    assert [spec["name"] for spec in METHODS["simclr"].describe()["params"]] == ["temperature", "augmentation_strength"]
+
+
+def test_bad_parameters_are_refused() -> None:
+    with pytest.raises(ParamError):
+        METHODS["dae"]((1, 8, 8), 4, noise_std=-1.0)
+    with pytest.raises(ParamError):
+        METHODS["simclr"]((1, 8, 8), 4, temperature=0)
+    with pytest.raises(ParamError):
+        METHODS["ae"]((1, 8, 8), 4, l1_weight=0.1)
+    with pytest.raises(ValueError, match="resnet18"):
+        METHODS["cae"]((3, 32, 32), 4, encoder="resnet18")
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_two_epochs_on_digits_and_its_loss_falls(name: str, small_digits: ImageDataset, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "1")
+    config = TrainConfig(dataset="digits", method=name, epochs=2, embedding_dim=8, batch_size=32, lr=3e-3, seed=0)
+    metrics = train(config, small_digits, tmp_path)
+    history = [row["loss"] for row in metrics_history(tmp_path)]
+    assert len(history) == 2 and history[1] < history[0]
+    assert np.isfinite(metrics["final_loss"]) and metrics["final_loss"] == history[1]
+
+
+def metrics_history(run_dir) -> list[dict]:
+    import json
+
+    return json.loads((run_dir / "history.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("shape", "encoder", "expected"), [((1, 8, 8), "auto", "mlp"), ((1, 28, 28), "auto", "conv"), ((3, 32, 32), "auto", "conv"), ((3, 32, 32), "resnet18", "resnet18")]
+)
+def test_encoders_and_decoders_have_the_right_shapes(shape: tuple[int, int, int], encoder: str, expected: str) -> None:
+    assert resolve_encoder(encoder, shape) == expected
+    torch.manual_seed(0)
+    images = torch.rand(2, *shape)
+    codes = build_encoder(encoder, shape, 6)(images)
+    assert codes.shape == (2, 6)
+    rebuilt = build_decoder(encoder, shape, 6)(codes)
+    assert rebuilt.shape == (2, *shape) and 0 <= rebuilt.min() and rebuilt.max() <= 1
+    with pytest.raises(ValueError):
+        resolve_encoder("vgg", shape)
+
+
+def test_methods_embed_before_the_head_and_only_autoencoders_reconstruct() -> None:
+    images = torch.rand(4, 1, 28, 28)
+    for name, method_class in METHODS.items():
+        method = method_class((1, 28, 28), 5).eval()
+        assert method.embed(images).shape == (4, 5)
+        rebuilt = method.reconstruct(images)
+        assert (rebuilt is None) == (name == "simclr")
+        if rebuilt is not None:
+            assert rebuilt.shape == images.shape
+    simclr = METHODS["simclr"]((1, 28, 28), 5).eval()
+    assert torch.equal(simclr.embed(images), simclr.encoder(images))
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_augmentation_is_batched_per_image_and_in_range(shape: tuple[int, int, int]) -> None:
+    torch.manual_seed(0)
+    image = torch.rand(1, *shape)
+    batch = image.repeat(16, 1, 1, 1)
+    views = simclr_augmentation(shape, strength=0.8)(batch)
+    assert views.shape == batch.shape and views.dtype == torch.float32
+    assert views.min() >= 0 and views.max() <= 1
+    # Copies of one image must get different views: the random parameters are drawn per image.
+    distinct = {tuple(view.flatten().round(decimals=4).tolist()) for view in views}
+    assert len(distinct) == 16
+    view_a, view_b = MultiViewTransform([simclr_augmentation(shape, 0.8)] * 2)(batch)
+    assert not torch.allclose(view_a, view_b)
+
+
+def test_zero_strength_augmentation_is_the_identity() -> None:
+    images = torch.rand(5, 3, 32, 32)
+    torch.manual_seed(0)
+    assert torch.allclose(simclr_augmentation((3, 32, 32), strength=0.0)(images), images, atol=1e-5)

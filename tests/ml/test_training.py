@@ -1,0 +1,113 @@
+"""The training loop: artifacts, determinism, progress, stopping and resuming."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml import artifacts
+from ml.datasets import ImageDataset, load_dataset
+from ml.params import ParamError
+from ml.progress import Stopped
+from ml.training import TrainConfig, train
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "1")
+
+
+@pytest.fixture(scope="module")
+def digits() -> ImageDataset:
+    full = load_dataset("digits")
+    return ImageDataset(name="digits", images=full.images[:480], labels=full.labels[:480], class_names=full.class_names)
+
+
+def config(method: str = "ae", **changes) -> TrainConfig:
+    values = {"dataset": "digits", "method": method, "epochs": 2, "embedding_dim": 8, "batch_size": 32, "lr": 3e-3, "seed": 0, **changes}
+    return TrainConfig(**values)
+
+
+def test_run_dir_holds_every_artifact_with_the_right_shapes(digits: ImageDataset, tmp_path: Path) -> None:
+    metrics = train(config("dae", method_params={"noise_std": 0.2}), digits, tmp_path)
+    embeddings = np.load(tmp_path / artifacts.EMBEDDINGS)
+    assert embeddings.dtype == np.float32 and embeddings.shape == (480, 8) and np.isfinite(embeddings).all()
+    labels = np.load(tmp_path / artifacts.LABELS)
+    assert labels.dtype == np.int64 and np.array_equal(labels, digits.labels)
+    saved = json.loads((tmp_path / artifacts.CONFIG).read_text())
+    assert TrainConfig.from_dict(saved) == config("dae", method_params={"noise_std": 0.2})
+    assert saved["encoder_resolved"] == "mlp" and saved["dataset_info"]["n"] == 480
+    history = json.loads((tmp_path / artifacts.HISTORY).read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert json.loads((tmp_path / artifacts.METRICS).read_text()) == metrics
+    assert 0.5 < metrics["knn_accuracy"] <= 1 and 0.5 < metrics["linear_probe_accuracy"] <= 1
+    assert metrics["n_train"] == 480 and metrics["n_eval"] == 96 and metrics["split"] == "stratified-80-20"
+    assert metrics["train_seconds"] > 0 and metrics["images_per_second"] > 0 and metrics["final_loss"] == history[-1]["loss"]
+    sample = np.load(tmp_path / artifacts.RECONSTRUCTIONS)
+    assert sample["indices"].shape == (16,) and sample["originals"].shape == sample["reconstructions"].shape == (16, 8, 8, 1)
+    assert sample["reconstructions"].dtype == np.uint8 and np.array_equal(sample["originals"], digits.images[sample["indices"]])
+    state = torch.load(tmp_path / artifacts.MODEL, weights_only=True)
+    assert "encoder.net.1.weight" in state and "decoder.net.0.weight" in state
+    assert torch.load(tmp_path / artifacts.CHECKPOINT, weights_only=True)["epoch"] == 2
+
+
+def test_same_seed_gives_identical_embeddings_and_another_seed_does_not(digits: ImageDataset, tmp_path: Path) -> None:
+    train(config("simclr"), digits, tmp_path / "a")
+    train(config("simclr"), digits, tmp_path / "b")
+    train(config("simclr", seed=1), digits, tmp_path / "c")
+    a, b, c = (np.load(tmp_path / run / artifacts.EMBEDDINGS) for run in "abc")
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(digits: ImageDataset, tmp_path: Path) -> None:
+    run = config("simclr", epochs=3)  # augmentation randomness: resume must restore the RNG states
+    train(run, digits, tmp_path / "whole")
+    calls: list[tuple[int, int, dict]] = []
+
+    def stop_in_second_epoch(epoch: int, step: int, metrics: dict) -> bool:
+        calls.append((epoch, step, metrics))
+        return epoch == 2 and step == 10
+
+    with pytest.raises(Stopped):
+        train(run, digits, tmp_path / "parted", progress=stop_in_second_epoch)
+    # 480 images / 32 = 15 steps an epoch: reports at step 10 and at the end of epoch 1, then step 10 of epoch 2.
+    assert [(epoch, step) for epoch, step, _ in calls] == [(1, 10), (1, 15), (2, 10)]
+    assert set(calls[0][2]) == {"fraction", "epoch", "epochs", "loss", "images_per_second", "eta_seconds"}
+    assert calls[1][2]["fraction"] == pytest.approx(1 / 3) and calls[2][2]["fraction"] == pytest.approx(25 / 45)
+    assert calls[1][2]["epoch"] == 1 and calls[2][2]["epochs"] == 3 and calls[2][2]["eta_seconds"] > 0
+    checkpoint = torch.load(tmp_path / "parted" / artifacts.CHECKPOINT, weights_only=True)
+    assert checkpoint["epoch"] == 1 and len(checkpoint["history"]) == 1
+    assert not (tmp_path / "parted" / artifacts.EMBEDDINGS).exists()
+
+    metrics = train(run, digits, tmp_path / "parted", resume=True)
+    whole = np.load(tmp_path / "whole" / artifacts.EMBEDDINGS)
+    assert np.array_equal(np.load(tmp_path / "parted" / artifacts.EMBEDDINGS), whole)
+    assert metrics["final_loss"] == json.loads((tmp_path / "whole" / artifacts.METRICS).read_text())["final_loss"]
+    assert [row["epoch"] for row in json.loads((tmp_path / "parted" / artifacts.HISTORY).read_text())] == [1, 2, 3]
+
+
+def test_official_split_trains_on_the_train_part_and_scores_on_the_test_part(digits: ImageDataset, tmp_path: Path) -> None:
+    mask = np.arange(480) < 400
+    split = ImageDataset(name="digits", images=digits.images, labels=digits.labels, class_names=digits.class_names, train_mask=mask)
+    metrics = train(config(), split, tmp_path)
+    assert metrics["n_train"] == 400 and metrics["n_eval"] == 80 and metrics["split"] == "official"
+    assert np.load(tmp_path / artifacts.EMBEDDINGS).shape == (480, 8)
+
+
+def test_unlabelled_dataset_has_no_accuracies_and_no_labels_file(digits: ImageDataset, tmp_path: Path) -> None:
+    metrics = train(config(epochs=1), ImageDataset(name="folder", images=digits.images), tmp_path)
+    assert metrics["knn_accuracy"] is None and metrics["linear_probe_accuracy"] is None and metrics["split"] is None
+    assert not (tmp_path / artifacts.LABELS).exists()
+
+
+def test_invalid_configs_are_refused(digits: ImageDataset, tmp_path: Path) -> None:
+    with pytest.raises(ParamError, match="unknown method"):
+        train(config("pca"), digits, tmp_path)
+    with pytest.raises(ParamError, match="epochs"):
+        train(config(epochs=0), digits, tmp_path)
+    with pytest.raises(ParamError, match="noise_std"):
+        train(config("dae", method_params={"noise_std": "loud"}), digits, tmp_path)
