@@ -31,11 +31,47 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _process_start_time(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), from /proc on Linux; None elsewhere."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            fields = file.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as file:
+            boot = next(float(line.split()[1]) for line in file if line.startswith(b"btime"))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    if fields[0] == b"Z":
+        return float("inf")  # a zombie runs nothing
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _job_process_alive(registry: Registry):  # noqa: ANN202 - returns is_alive(pid) for Registry.reconcile
+    """Whether the process recorded on a running job is still that process.
+
+    A pid alone is not enough: after a crash the pid may belong to an unrelated process started
+    since. The recorded process must be alive and have started before its job did.
+    """
+    started = {job.worker_pid: job.started for job in registry.list_jobs(statuses=("running",))
+               if job.worker_pid is not None}
+
+    def is_alive(pid: int) -> bool:
+        if not _process_alive(pid):
+            return False
+        began, job_started = _process_start_time(pid), started.get(pid)
+        if began is None or job_started is None:
+            return True
+        return began <= job_started + 1.0  # /proc start times have clock-tick (10 ms) and btime (1 s) resolution
+
+    return is_alive
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     registry = Registry(settings.registry_path).open()
-    interrupted = registry.reconcile(_process_alive)
+    interrupted = registry.reconcile(_job_process_alive(registry))
     if interrupted:
         log.warning("marked %d job(s) interrupted (left running by a previous process)", len(interrupted))
     runner = LocalJobRunner(registry, settings.data_dir, settings.datasets_dir, workers=settings.workers,

@@ -5,12 +5,52 @@ Runs in a process started with the `spawn` context; it imports app.tasks and ml,
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
+import threading
+import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 POLL_SECONDS = 0.1
+# Fault injection for tests: the largest file (bytes) a worker may write (RLIMIT_FSIZE). Writing past
+# it fails with EFBIG ("File too large"), exactly as a full disk fails a write with ENOSPC.
+FILE_LIMIT_VARIABLE = "LATENTMAP_TEST_WORKER_MAX_FILE_BYTES"
+
+
+def die_with_parent(poll_seconds: float = 0.1) -> int | None:
+    """Make this worker end when the server process ends, even when the server is SIGKILLed.
+
+    A daemon thread watches the parent pid and ends the process (os._exit) within `poll_seconds` of
+    the server's death, mid-job or idle, so no orphan keeps training and writing to the registry;
+    its job is then `running` with a dead pid and the next server start marks it interrupted.
+    (Not prctl(PR_SET_PDEATHSIG): that fires when the parent *thread* that started the worker
+    exits, e.g. the runner's monitor thread, not only when the server process dies.)
+    Returns the parent's pid (None when not started by multiprocessing).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return None
+    parent_pid = parent.pid
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="latentmap-parent-watch", daemon=True).start()
+    return parent_pid
+
+
+def _apply_file_limit() -> None:
+    limit = os.environ.get(FILE_LIMIT_VARIABLE)
+    if not limit:
+        return
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
 
 
 def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, warm_up: bool,
@@ -18,6 +58,8 @@ def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, war
     """Entry point of a worker process (arguments are plain values so they pickle under spawn)."""
     # Ctrl-C in the server's terminal reaches the whole process group; the server decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent_pid = die_with_parent()
+    _apply_file_limit()
     logging.basicConfig(level=logging.INFO, format=f"worker {os.getpid()}: %(levelname)s %(message)s")
     from app.registry import Registry
     from app.tasks import JobContext, run_job
@@ -31,9 +73,13 @@ def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, war
     registry = Registry(Path(registry_path))
     pid = os.getpid()
     while not stop.is_set():
+        if parent_pid is not None and os.getppid() != parent_pid:
+            return  # orphaned (the server is gone): take no more jobs
         job = registry.claim_next_job(pid)
         if job is None:
-            stop.wait(POLL_SECONDS)
+            # time.sleep, not stop.wait(): a process killed inside a multiprocessing Event.wait() stays
+            # counted as a sleeper, and the server's stop.set() then blocks forever at shutdown.
+            time.sleep(POLL_SECONDS)
             continue
         run_job(JobContext(registry=registry, job=job, data_dir=Path(data_dir),
                            datasets_dir=Path(datasets_dir) if datasets_dir else None))
