@@ -31,6 +31,7 @@ class Clustering(ABC):
     """Base class: subclasses declare `name` and `params` and implement `_fit`."""
 
     name: ClassVar[str]
+    label: ClassVar[str]  # for forms and tables
     params: ClassVar[ParamSchema]
 
     def __init__(self, random_state: int = 0, **params: Any) -> None:
@@ -93,6 +94,7 @@ def _n_clusters_spec(help_text: str) -> ParamSpec:
 @register
 class KMeansClustering(Clustering):
     name = "kmeans"
+    label = "k-means"
     params = ParamSchema(
         (
             _n_clusters_spec("k; empty = number of classes when labelled, else the best silhouette for k = 2..10"),
@@ -154,6 +156,7 @@ def knee_eps(k_distances: np.ndarray) -> float:
 @register
 class DBSCANClustering(Clustering):
     name = "dbscan"
+    label = "DBSCAN"
     params = ParamSchema(
         (
             ParamSpec("eps", float, None, "neighbourhood radius; empty = the knee of the k-distance curve", minimum=0.0, exclusive_minimum=True),
@@ -190,6 +193,7 @@ class DBSCANClustering(Clustering):
 @register
 class HDBSCANClustering(Clustering):
     name = "hdbscan"
+    label = "HDBSCAN"
     params = ParamSchema(
         (
             ParamSpec("min_cluster_size", int, None, "smallest group called a cluster; empty = max(5, N / 200)", minimum=2),
@@ -209,6 +213,7 @@ class HDBSCANClustering(Clustering):
 @register
 class AgglomerativeClustering(Clustering):
     name = "agglomerative"
+    label = "Agglomerative (hierarchical)"
     params = ParamSchema(
         (
             _n_clusters_spec("k; empty = number of classes when labelled, else 10"),

@@ -127,17 +127,18 @@ def _read_cache(run_dir: Path) -> KnnGraph | None:
 
 
 # The server asks for one point's neighbours per click: keep the arrays of recent runs in memory,
-# keyed by the cache file's modification time so that a recomputed graph is picked up.
+# keyed by the files' sizes and modification times (a stat per call, no read), so that a
+# recomputed graph or a retrained embedding is picked up.
 _lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
-def _cached_graph(run_dir: str, mtime_ns: int) -> KnnGraph:
+def _cached_graph(run_dir: str, knn_mtime_ns: int, embedding_fingerprint: tuple[int, int]) -> KnnGraph:
     return load_or_compute_knn(Path(run_dir))
 
 
 @lru_cache(maxsize=4)
-def _cached_embedding(run_dir: str, mtime_ns: int) -> np.ndarray:
+def _cached_embedding(run_dir: str, embedding_fingerprint: tuple[int, int]) -> np.ndarray:
     return load_embedding(Path(run_dir))
 
 
@@ -151,16 +152,16 @@ def neighbors_of(run_dir: Path, i: int, k: int = 10) -> tuple[np.ndarray, np.nda
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     knn_path = run_dir / KNN_FILE
+    fingerprint = tuple(int(v) for v in _fingerprint(run_dir))
     with _lock:
-        if not knn_path.exists() or _read_cache(run_dir) is None:
-            load_or_compute_knn(run_dir)
-        graph = _cached_graph(str(run_dir), knn_path.stat().st_mtime_ns)
+        knn_mtime = knn_path.stat().st_mtime_ns if knn_path.exists() else 0
+        graph = _cached_graph(str(run_dir), knn_mtime, fingerprint)
     if not 0 <= i < graph.n:
         raise IndexError(f"point {i} is outside the embedding (0..{graph.n - 1})")
     k = min(k, graph.n - 1)
     if k <= graph.k:
         return graph.indices[i, :k].copy(), graph.distances[i, :k].copy()
-    embedding = _cached_embedding(str(run_dir), (run_dir / artifacts.EMBEDDINGS).stat().st_mtime_ns)
+    embedding = _cached_embedding(str(run_dir), fingerprint)
     distances = np.linalg.norm(embedding - embedding[i], axis=1)
     distances[i] = np.inf
     order = np.argsort(distances, kind="stable")[:k]

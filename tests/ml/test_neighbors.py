@@ -117,3 +117,11 @@ def test_sampled_trustworthiness_is_close_to_the_full_value() -> None:
     sampled = trustworthiness(x, coords, compute_knn(x), sample=400, seed=3)
     assert 0.5 < full < 0.99
     assert abs(sampled - full) < 0.02
+
+
+def test_neighbors_of_follows_a_retrained_embedding(points: np.ndarray, tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path, points)
+    before, _ = neighbors_of(run_dir, 0, 3)
+    artifacts.write_npy(run_dir / artifacts.EMBEDDINGS, points[::-1].copy())
+    after, _ = neighbors_of(tmp_path, 199, 3)
+    np.testing.assert_array_equal(after, 199 - before)

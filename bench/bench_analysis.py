@@ -1,0 +1,254 @@
+"""Benchmarks of the analysis part (projections, clusterings, the shared kNN graph); prints markdown.
+
+    .venv/bin/python bench/bench_analysis.py digits        # UMAP + k-means on digits (pixels, PCA, trained AE)
+    .venv/bin/python bench/bench_analysis.py fmnist        # best clustering pipeline on Fashion-MNIST (70k)
+    .venv/bin/python bench/bench_analysis.py projections --n 10000   # ours vs plain library calls
+    .venv/bin/python bench/bench_analysis.py whole --n 70000          # shared kNN graph vs separate calls
+
+Every comparison runs its baseline in the same process, one after the other, because the machine's
+cores may be shared; the 1-minute load average is printed with each table. Trustworthiness is
+always ml.neighbors.trustworthiness (k = 10, the same fixed sample of 5,000 points) so that rows
+are comparable.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml import artifacts  # noqa: E402
+from ml.analysis import run_clustering, run_projection  # noqa: E402
+from ml.cluster_metrics import agreement  # noqa: E402
+from ml.neighbors import compute_knn, trustworthiness  # noqa: E402
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    print(f"\n### {title}\n")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(_cell(value) for value in row) + " |")
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - started
+
+
+def make_run(folder: Path, embedding: np.ndarray, labels: np.ndarray) -> Path:
+    artifacts.write_npy(folder / artifacts.EMBEDDINGS, embedding.astype(np.float32))
+    artifacts.write_npy(folder / artifacts.LABELS, labels.astype(np.int64))
+    return folder
+
+
+def pca(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def fashion_pixels() -> tuple[np.ndarray, np.ndarray]:
+    from ml.datasets import load_dataset
+
+    dataset = load_dataset("fashion-mnist", download=False)
+    return dataset.images.reshape(len(dataset.images), -1).astype(np.float32) / 255.0, dataset.labels
+
+
+# ---------------------------------------------------------------- digits
+def bench_digits(args: argparse.Namespace) -> None:
+    from ml.datasets import load_dataset
+
+    dataset = load_dataset("digits")
+    pixels = dataset.images.reshape(len(dataset.images), -1).astype(np.float32) / 16.0
+    embeddings = {"pixels (64-d)": pixels, "PCA-30 of pixels": pca(pixels, 30)}
+    trained = train_digits_ae(dataset, args.seed)
+    if trained is not None:
+        embeddings[trained[0]] = trained[1]
+    rows = []
+    umap_params = {"n_neighbors": 15, "min_dist": 0.0}
+    for name, embedding in embeddings.items():
+        with tempfile.TemporaryDirectory() as folder:
+            run_dir = make_run(Path(folder), embedding, dataset.labels)
+            started = time.perf_counter()
+            direct = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, seed=args.seed)
+            projection = run_projection(run_dir, "umap", umap_params, seed=args.seed)
+            clustered = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, on=projection["id"], seed=args.seed)
+            seconds = time.perf_counter() - started
+        rows.append([name, direct["ari"], clustered["ari"], clustered["nmi"], clustered["accuracy"], projection["trustworthiness"], seconds])
+    table(
+        "digits (1,797 images): k-means (k = 10) on the embedding vs on its UMAP map (n_neighbors 15, min_dist 0)",
+        ["embedding", "k-means ARI", "UMAP + k-means ARI", "NMI", "accuracy", "UMAP trustworthiness", "seconds (all three)"],
+        rows,
+    )
+
+
+def train_digits_ae(dataset: Any, seed: int) -> tuple[str, np.ndarray] | None:
+    try:
+        from ml.training import TrainConfig, train
+    except ImportError:
+        return None
+    config = TrainConfig(dataset="digits", method="ae", epochs=60, embedding_dim=16, batch_size=64, lr=1e-3, seed=seed)
+    with tempfile.TemporaryDirectory() as folder:
+        _, seconds = timed(lambda: train(config, dataset, Path(folder)))
+        embedding = np.load(Path(folder) / artifacts.EMBEDDINGS)
+    return f"AE, 16-d, 60 epochs (trained in {seconds:.0f} s)", embedding
+
+
+# ---------------------------------------------------------------- Fashion-MNIST clustering
+def bench_fmnist(args: argparse.Namespace) -> None:
+    from sklearn.mixture import GaussianMixture
+
+    started = time.perf_counter()
+    pixels, labels = fashion_pixels()
+    embedding, pca_seconds = timed(lambda: pca(pixels, 50, args.seed))
+    load_seconds = time.perf_counter() - started
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = make_run(Path(folder), embedding, labels)
+        raw = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, seed=args.seed)
+        rows.append(["PCA-50 → k-means", raw["accuracy"], raw["nmi"], raw["ari"], load_seconds + raw["seconds"]])
+        projection = run_projection(run_dir, "umap", {"n_neighbors": args.n_neighbors, "min_dist": 0.0, "n_components": 10}, seed=args.seed)
+        before = load_seconds + projection["seconds"]
+        on_map = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, on=projection["id"], seed=args.seed)
+        rows.append([f"PCA-50 → UMAP-10 (n_neighbors {args.n_neighbors}, min_dist 0) → k-means", on_map["accuracy"], on_map["nmi"], on_map["ari"], before + on_map["seconds"]])
+        coords = np.load(run_dir / "projections" / projection["id"] / "coords.npy")
+        gmm_labels, gmm_seconds = timed(
+            lambda: GaussianMixture(10, covariance_type="full", n_init=1, random_state=args.seed).fit_predict(coords)
+        )
+        scores = agreement(labels, gmm_labels)
+        rows.append(["PCA-50 → UMAP-10 → GMM (N2D's last step; scikit-learn, not a product method)", scores["accuracy"], scores["nmi"], scores["ari"], before + gmm_seconds])
+        hdb = run_clustering(run_dir, "hdbscan", {}, on=projection["id"], seed=args.seed)
+        rows.append([f"PCA-50 → UMAP-10 → HDBSCAN (noise {hdb['noise_fraction']:.2f} counted as misses)", hdb["accuracy"], hdb["nmi"], hdb["ari"], before + hdb["seconds"]])
+    table(
+        f"Fashion-MNIST, all 70,000 images, embedding = PCA-50 of pixels (load + PCA {load_seconds:.0f} s, of which PCA {pca_seconds:.0f} s); "
+        "anchors: raw k-means 0.47/0.51, AE + k-means 0.61/0.64, N2D 0.672/0.684",
+        ["pipeline", "accuracy", "NMI", "ARI", "wall seconds end to end"],
+        rows,
+    )
+
+
+# ---------------------------------------------------------------- projections: ours vs library calls
+def library_opentsne(x: np.ndarray, seed: int) -> np.ndarray:
+    from openTSNE import TSNE
+
+    return np.asarray(TSNE(n_jobs=-1, random_state=seed).fit(x))
+
+
+def library_umap(x: np.ndarray, seed: int) -> np.ndarray:
+    import umap
+
+    # No random_state: umap-learn's parallel path, as in our default.
+    return umap.UMAP().fit_transform(x)
+
+
+def library_sklearn_tsne(x: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    return TSNE(random_state=seed).fit_transform(x)
+
+
+def bench_projections(args: argparse.Namespace) -> None:
+    pixels, labels = fashion_pixels()
+    x = pca(pixels[: args.n], 50, args.seed)
+    graph, knn_seconds = timed(lambda: compute_knn(x, seed=args.seed))
+    rows: list[list[Any]] = [["shared kNN graph (k = 90, " + ("exact" if graph.exact else "pynndescent") + ")", knn_seconds, "", ""]]
+    from ml.projection import make_projection
+
+    for name, work in (
+        ("ours: pca", lambda: make_projection("pca", {}, args.seed).fit_transform(x, graph)),
+        ("ours: tsne (openTSNE on the shared graph)", lambda: make_projection("tsne", {}, args.seed).fit_transform(x, graph)),
+        ("ours: umap (umap-learn on the shared graph)", lambda: make_projection("umap", {}, args.seed).fit_transform(x, graph)),
+        ("openTSNE TSNE(n_jobs=-1).fit (own kNN)", lambda: library_opentsne(x, args.seed)),
+        ("umap.UMAP().fit_transform (own kNN)", lambda: library_umap(x, args.seed)),
+        ("sklearn.manifold.TSNE().fit_transform", lambda: library_sklearn_tsne(x, args.seed)),
+    ):
+        if name.startswith("sklearn") and args.n > args.sklearn_max:
+            rows.append([name, "skipped (too slow above %d points)" % args.sklearn_max, "", ""])
+            continue
+        coords, seconds = timed(work)
+        rows.append([name, seconds, trustworthiness(x, coords, graph), "+ kNN graph" if name.startswith("ours: tsne") or name.startswith("ours: umap") else ""])
+    table(
+        f"Projection of {args.n:,} Fashion-MNIST images (PCA-50 of pixels): seconds and trustworthiness (k = 10, 5,000-point sample)",
+        ["method", "seconds", "trustworthiness", "note"],
+        rows,
+    )
+
+
+# ---------------------------------------------------------------- the whole analysis of a run
+def bench_whole(args: argparse.Namespace) -> None:
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+    from sklearn.neighbors import NearestNeighbors
+
+    from ml.projection import make_projection
+
+    pixels, labels = fashion_pixels()
+    x = pca(pixels[: args.n], 50, args.seed)
+    sample = np.sort(np.random.default_rng(args.seed).choice(len(x), size=min(5_000, len(x)), replace=False))
+
+    shared: dict[str, float] = {}
+    graph, shared["kNN graph (k = 90)"] = timed(lambda: compute_knn(x, seed=args.seed))
+    tsne, shared["t-SNE"] = timed(lambda: make_projection("tsne", {}, args.seed).fit_transform(x, graph))
+    umap_coords, shared["UMAP"] = timed(lambda: make_projection("umap", {}, args.seed).fit_transform(x, graph))
+    _, shared["neighbours of every point (k = 10)"] = timed(lambda: graph.first(10).indices.copy())
+    (tw_tsne, tw_umap), shared["trustworthiness of both maps"] = timed(
+        lambda: (trustworthiness(x, tsne, graph), trustworthiness(x, umap_coords, graph))
+    )
+
+    separate: dict[str, float] = {}
+    tsne_lib, separate["t-SNE"] = timed(lambda: library_opentsne(x, args.seed))
+    umap_lib, separate["UMAP"] = timed(lambda: library_umap(x, args.seed))
+    _, separate["neighbours of every point (k = 10)"] = timed(
+        lambda: NearestNeighbors(n_neighbors=11, n_jobs=-1).fit(x).kneighbors(x, return_distance=False)
+    )
+    (tw_tsne_lib, tw_umap_lib), separate["trustworthiness of both maps"] = timed(
+        lambda: (
+            sklearn_trustworthiness(x[sample], tsne_lib[sample], n_neighbors=10),
+            sklearn_trustworthiness(x[sample], umap_lib[sample], n_neighbors=10),
+        )
+    )
+    rows = []
+    for step in ("kNN graph (k = 90)", "t-SNE", "UMAP", "neighbours of every point (k = 10)", "trustworthiness of both maps"):
+        rows.append([step, shared.get(step, 0.0), separate.get(step, 0.0)])
+    total_shared, total_separate = sum(shared.values()), sum(separate.values())
+    rows.append(["**total**", total_shared, total_separate])
+    rows.append(["**ratio shared / separate**", total_shared / total_separate, ""])
+    rows.append(["trustworthiness t-SNE (ours, same sample of queries vs all points)", tw_tsne, trustworthiness(x, tsne_lib, graph)])
+    rows.append(["trustworthiness UMAP (ours, same sample of queries vs all points)", tw_umap, trustworthiness(x, umap_lib, graph)])
+    rows.append(["trustworthiness as scikit-learn computes it within the 5,000-point sample", sklearn_trustworthiness(x[sample], tsne[sample], n_neighbors=10), tw_tsne_lib])
+    table(
+        f"Whole analysis of a {args.n:,}-point run (Fashion-MNIST PCA-50): shared kNN graph vs the same library calls made separately (seconds; both in this process, one after the other)",
+        ["step", "shared graph (ours)", "separate library calls"],
+        rows,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("section", choices=("digits", "fmnist", "projections", "whole"))
+    parser.add_argument("--n", type=int, default=10_000, help="points (projections, whole)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-neighbors", type=int, default=30, help="UMAP n_neighbors for the fmnist pipeline")
+    parser.add_argument("--sklearn-max", type=int, default=10_000, help="largest N for scikit-learn's TSNE")
+    args = parser.parse_args()
+    {"digits": bench_digits, "fmnist": bench_fmnist, "projections": bench_projections, "whole": bench_whole}[args.section](args)
+
+
+if __name__ == "__main__":
+    main()
