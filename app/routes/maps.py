@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import gzip
+
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
 
 from app import images, run_files
 from app.dependencies import DatasetCacheDep, RegistryDep, RunDep
@@ -15,6 +18,7 @@ from app.schemas import (AgreementScores, Comparison, Message, Neighbor, Neighbo
                          VsLabels)
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["maps"])
+GZIP_MIN_BYTES = 1024
 
 
 def _finished(kind: str, run: Run, registry: Registry, wanted: str | None) -> Analysis | None:
@@ -41,11 +45,12 @@ def _cluster_array(run: Run, clustering: Analysis | None) -> np.ndarray | None:
 
 
 @router.get("/points", response_model=Points, responses={404: {"model": Message}, 409: {"model": Message}})
-def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep,
+def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: Request,
            projection: Annotated[str | None, Query(description="projection id; default the newest finished")] = None,
            clustering: Annotated[str | None, Query(description="clustering id; default the newest finished")] = None,
-           ) -> Points:
-    """Coordinates, labels, clusters and per-point values as base64 little-endian typed arrays."""
+           ) -> Response:
+    """Coordinates, labels, clusters and per-point values as base64 little-endian typed arrays
+    (gzip-compressed when the client accepts it: the payload is large and compresses well)."""
     chosen = _finished("projection", run, registry, projection)
     if chosen is None:
         raise HTTPException(409, f"run {run.id} has no finished projection yet; wait for its jobs or POST one")
@@ -67,14 +72,23 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep,
             class_names = cache.get(run.dataset).class_names
         except Exception:  # the dataset may have been removed since training; the map still works
             class_names = None
-    return Points(
+    body = Points(
         run_id=run.id, dataset=run.dataset, n=int(len(xy)),
         projection=analysis_out(chosen), clustering=analysis_out(clustering_row) if clustering_row else None,
         x=run_files.b64(xy[:, 0], "<f4"), y=run_files.b64(xy[:, 1] if xy.shape[1] > 1 else np.zeros(len(xy)), "<f4"),
         label=run_files.b64(point_labels, "<i2") if point_labels is not None else None,
         cluster=run_files.b64(clusters, "<i4") if clusters is not None else None,
         class_names=class_names, values=values,
-    )
+    ).model_dump_json().encode()
+    return _json_response(body, request)
+
+
+def _json_response(body: bytes, request: Request) -> Response:
+    headers = {"Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", "") and len(body) > GZIP_MIN_BYTES:
+        body = gzip.compress(body, compresslevel=5, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/neighbors/{index}", response_model=Neighbors,

@@ -60,6 +60,15 @@ def test_points_are_base64_typed_arrays(api: TestClient, tiny_run) -> None:
     assert agreement[0] == pytest.approx(np.mean(labels[nearest] == labels[0]))
 
 
+def test_points_are_gzipped_for_clients_that_accept_it(api: TestClient, tiny_run) -> None:
+    url = f"/api/runs/{tiny_run.run_id}/points"
+    plain = api.get(url, headers={"Accept-Encoding": "identity"})
+    zipped = api.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers and zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 2
+    assert zipped.json() == plain.json()
+
+
 def test_points_refusals(api: TestClient, tiny_run) -> None:
     missing = api.get(f"/api/runs/{tiny_run.run_id}/points?projection=pnope")
     assert missing.status_code == 404 and "no projection 'pnope'" in missing.json()["detail"]

@@ -1,0 +1,219 @@
+"""Benchmarks of the server; prints markdown tables.
+
+    .venv/bin/python bench/bench_server.py map       # POST /api/runs → complete map, server vs a bare script
+    .venv/bin/python bench/bench_server.py payload   # /points payload for 70,000 points vs JSON lists
+    .venv/bin/python bench/bench_server.py           # both
+
+`map`: a fresh `latentmap serve` (uvicorn in a subprocess, 1 worker, real HTTP through httpx) on an
+empty data directory; once its worker is ready (numba warm-up done), the clock runs from POST
+/api/runs (digits, ae, the method's default epochs) until the default projection (UMAP) and
+clustering (k-means) have succeeded. The bare script does the same work — train, run_projection,
+run_clustering with the same parameters — in one process after the same warm-up. Both run in the
+same invocation, one after the other (the cores may be shared; the load average is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    print(f"\n### {title}\n")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+    sys.stdout.flush()
+
+
+# ----- map: server vs bare script --------------------------------------------------------------
+def bare(data_dir: Path, epochs: int | None) -> dict[str, float]:
+    """Train + UMAP + k-means in this process, as a script would; returns seconds per step."""
+    from app import catalog
+    from ml.analysis import run_clustering, run_projection, warm_up
+    from ml.datasets import load_dataset
+    from ml.training import TrainConfig, train
+
+    warm_up(data_dir / "numba-cache")  # the server's worker does this once before taking jobs
+    started = time.perf_counter()
+    dataset = load_dataset("digits")
+    config = catalog.train_config("digits", "ae", dataset.image_shape, len(dataset), {"epochs": epochs}, {})
+    run_dir = data_dir / "runs" / "bare"
+    train(TrainConfig(**config), dataset, run_dir)
+    trained = time.perf_counter()
+    run_projection(run_dir, "umap", catalog.validate_projection("umap", {}), seed=config["seed"])
+    projected = time.perf_counter()
+    params = catalog.validate_clustering("kmeans", {"n_clusters": 10})
+    run_clustering(run_dir, "kmeans", params, on="embedding", seed=config["seed"])
+    done = time.perf_counter()
+    return {"train": trained - started, "project": projected - trained, "cluster": done - projected,
+            "total": done - started, "epochs": config["epochs"]}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def served(data_dir: Path, epochs: int | None) -> dict[str, float]:
+    import httpx
+
+    port = _free_port()
+    log = open(data_dir / "server.log", "wb")
+    launched = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        while True:
+            try:
+                if client.get("/api/health").json()["workers_ready"] >= 1:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        ready = time.perf_counter()
+        body = {"dataset": "digits", "method": "ae"} | ({"epochs": epochs} if epochs else {})
+        started = time.perf_counter()
+        created = client.post("/api/runs", json=body)
+        created.raise_for_status()
+        run_id = created.json()["run_id"]
+        trained = None
+        while True:
+            run = client.get(f"/api/runs/{run_id}").json()
+            if run["status"] in ("failed", "cancelled"):
+                raise RuntimeError(f"run {run_id} {run['status']}: {run['job']}")
+            if trained is None and run["status"] == "succeeded":
+                trained = time.perf_counter()
+            items = run["projections"] + run["clusterings"]
+            if len(items) == 2 and all(item["status"] == "succeeded" for item in items):
+                break
+            if any(item["status"] in ("failed", "cancelled") for item in items):
+                raise RuntimeError(f"an analysis of {run_id} did not succeed: {items}")
+            time.sleep(0.05)
+        done = time.perf_counter()
+        client.get(f"/api/runs/{run_id}/points").raise_for_status()
+        return {"start_to_ready": ready - launched, "train": (trained or done) - started, "total": done - started,
+                "epochs": run["config"]["epochs"]}
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+def bench_map(epochs: int | None) -> None:
+    with tempfile.TemporaryDirectory() as bare_dir, tempfile.TemporaryDirectory() as server_dir:
+        script = subprocess.run([sys.executable, __file__, "bare", "--data-dir", bare_dir]
+                                + (["--epochs", str(epochs)] if epochs else []),
+                                capture_output=True, text=True, cwd=REPO, check=True)
+        bare_times = json.loads(script.stdout.strip().splitlines()[-1])
+        server_times = served(Path(server_dir), epochs)
+    overhead = server_times["total"] / bare_times["total"] - 1
+    table(f"POST /api/runs → complete map (digits, ae, {int(bare_times['epochs'])} epochs, UMAP + k-means)",
+          ["path", "train (s)", "map complete (s)", "overhead"],
+          [["bare script (one process)", bare_times["train"], bare_times["total"], "—"],
+           ["server (HTTP + registry + worker)", server_times["train"], server_times["total"], f"{overhead:+.1%}"]])
+    print(f"\nServer start to worker ready (incl. numba warm-up): {server_times['start_to_ready']:.1f} s; "
+          f"bare script per step: train {bare_times['train']:.1f} s, UMAP {bare_times['project']:.1f} s, "
+          f"k-means {bare_times['cluster']:.1f} s.")
+
+
+# ----- payload size ----------------------------------------------------------------------------
+def bench_payload(n: int) -> None:
+    """The real /points endpoint on a synthetic 70,000-point run, vs the same arrays as JSON lists."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.registry import Registry
+    from app.settings import Settings
+    from ml import artifacts
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as temp:
+        data_dir = Path(temp)
+        registry = Registry(data_dir / "latentmap.sqlite3").open()
+        run_dir = data_dir / "runs" / "rbench"
+        labels = rng.integers(0, 10, n).astype(np.int64)
+        embedding = (rng.normal(size=(n, 16)) + labels[:, None]).astype(np.float32)
+        artifacts.write_npy(run_dir / "embeddings.npy", embedding)
+        artifacts.write_npy(run_dir / "labels.npy", labels)
+        artifacts.write_npy(run_dir / "projections" / "pbench" / "coords.npy", rng.normal(size=(n, 2)).astype(np.float32) * 10)
+        artifacts.write_npy(run_dir / "clusterings" / "cbench" / "labels.npy", rng.integers(-1, 12, n).astype(np.int64))
+        from ml.neighbors import load_or_compute_knn
+
+        load_or_compute_knn(run_dir)  # what the projection job leaves behind (knn_agreement reads it)
+        registry.create_run("rbench", "digits", "ae", {"seed": 0}, run_dir)
+        registry.update_run("rbench", status="succeeded")
+        registry.add_projection("pbench", "rbench", "umap", {}, None, status="succeeded")
+        registry.add_clustering("cbench", "rbench", "kmeans", {}, "embedding", None, status="succeeded")
+        settings = Settings(data_dir=data_dir, warm_up=False)
+        with TestClient(create_app(settings)) as client:
+            started = time.perf_counter()
+            response = client.get("/api/runs/rbench/points", headers={"Accept-Encoding": "identity"})
+            seconds = time.perf_counter() - started
+            response.raise_for_status()
+            payload = response.content
+            wire = client.get("/api/runs/rbench/points", headers={"Accept-Encoding": "gzip"})
+            assert wire.headers["content-encoding"] == "gzip"
+            wire_bytes = int(wire.headers["content-length"])
+        body = json.loads(payload)
+
+        def decode(key: str, dtype: str) -> list:
+            return np.frombuffer(base64.b64decode(key), dtype=dtype).tolist()
+
+        as_lists = dict(body, x=decode(body["x"], "<f4"), y=decode(body["y"], "<f4"), label=decode(body["label"], "<i2"),
+                        cluster=decode(body["cluster"], "<i4"),
+                        values={name: decode(value, "<f4") for name, value in body["values"].items()})
+        plain = json.dumps(as_lists).encode()
+        coords_typed = len(body["x"]) + len(body["y"])
+        coords_plain = len(json.dumps(as_lists["x"])) + len(json.dumps(as_lists["y"]))
+        rows = [
+            ["whole payload", len(payload), len(plain), f"{len(payload) / len(plain):.3f}",
+             len(gzip.compress(payload)), len(gzip.compress(plain))],
+            ["x + y only", coords_typed, coords_plain, f"{coords_typed / coords_plain:.3f}", "", ""],
+        ]
+        table(f"GET /api/runs/{{id}}/points for {n:,} points (x, y, label, cluster, knn_agreement)",
+              ["part", "base64 typed arrays (bytes)", "JSON lists (bytes)", "ratio", "gzip typed", "gzip lists"], rows)
+        print(f"\nOn the wire (the endpoint gzips when the client accepts it): {wire_bytes:,} bytes = "
+              f"{wire_bytes / len(plain):.3f} of the plain JSON lists, {wire_bytes / len(gzip.compress(plain)):.3f} "
+              f"of gzipped JSON lists.")
+        print(f"\nServed in {seconds * 1000:.0f} ms (first request, knn_agreement computed from the cached graph).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "map", "payload", "bare"])
+    parser.add_argument("--epochs", type=int, default=None, help="default: the method's default for digits")
+    parser.add_argument("--n", type=int, default=70_000, help="points for the payload benchmark")
+    parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.what == "bare":
+        print(json.dumps(bare(args.data_dir, args.epochs)))
+        return
+    if args.what in ("all", "payload"):
+        bench_payload(args.n)
+    if args.what in ("all", "map"):
+        bench_map(args.epochs)
+
+
+if __name__ == "__main__":
+    main()
