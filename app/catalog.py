@@ -11,7 +11,7 @@ from typing import Any
 from ml.params import ParamError
 
 # Shared training fields a person may set (besides the method's own parameters).
-TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed")
+TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed", "encoder")
 
 
 def training_methods() -> dict[str, Any]:
@@ -83,6 +83,12 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
         raise ParamError(f"lr must be a number in (0, 10], got {lr!r}")
     if isinstance(config["seed"], bool) or not isinstance(config["seed"], int) or config["seed"] < 0:
         raise ParamError(f"seed must be a whole number >= 0, got {config['seed']!r}")
+    encoder = config.get("encoder", "auto")
+    if encoder != "auto":
+        from ml.models.encoders import ENCODERS
+
+        if encoder not in ENCODERS:
+            raise ParamError(f"encoder must be one of auto, {', '.join(ENCODERS)}; got {encoder!r}")
     config.update(dataset=dataset, method=method, method_params=cls.params.validate(method_params))
     return _complete(config)
 

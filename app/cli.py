@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_whole(1), default=None)
     train.add_argument("--lr", type=_positive_float, default=None)
     train.add_argument("--seed", type=_whole(0), default=None)
+    train.add_argument("--encoder", default=None, help="auto (default), mlp, conv or resnet18")
 
     project = commands.add_parser("project", parents=[common, json_flag, params], help="project a run's embedding")
     project.add_argument("run_id", metavar="RUN_ID")
@@ -227,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     catalog.training_methods()[args.method].params.validate(method_params)  # before the dataset is loaded
     dataset = open_dataset(args.dataset, registry, settings.datasets_dir)
     given = {"epochs": args.epochs, "embedding_dim": args.embedding_dim, "batch_size": args.batch_size,
-             "lr": args.lr, "seed": args.seed}
+             "lr": args.lr, "seed": args.seed, "encoder": args.encoder}
     config = catalog.train_config(args.dataset, args.method, dataset.image_shape, len(dataset), given, method_params)
     run_id, job = tasks.queue_training(registry, config, settings.data_dir, follow_ups=None,
                                        status="running", worker_pid=os.getpid())

@@ -82,6 +82,7 @@ class RunCreate(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, le=65_536)
     lr: float | None = Field(default=None, gt=0, le=10)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    encoder: str | None = Field(default=None, description="auto (by image size), mlp, conv or resnet18")
     method_params: dict[str, Any] = Field(default_factory=dict, description="The method's own parameters (see /api/methods).")
 
 
