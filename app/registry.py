@@ -358,7 +358,10 @@ class Registry:
                 "UPDATE jobs SET status = 'running', started = ?, worker_pid = ?, progress = 0 WHERE id = ?",
                 (time.time(), worker_pid, row["id"]),
             )
-        return self.get_job(row["id"])
+        job = self.get_job(row["id"])
+        if job is not None:
+            self.mirror_job_status(job, "running")
+        return job
 
     def set_progress(self, job_id: str, progress: float, metrics: dict[str, Any]) -> None:
         with self._transaction() as connection:

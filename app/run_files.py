@@ -40,9 +40,7 @@ def embedding_shape(run_dir: Path) -> list[int] | None:
 def history(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / artifacts.HISTORY
     if not path.exists():
-        path = run_dir / "progress_history.json"
-        if not path.exists():
-            return []
+        return []
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -27,6 +27,7 @@ def test_jobs_are_claimed_oldest_first_and_only_once(registry: Registry) -> None
     first = registry.create_job("train", "r1", {"n": 1})
     second = registry.create_job("project", "r1", {"n": 2})
     assert registry.claim_next_job(111).id == first.id
+    assert registry.get_run("r1").status == "running"  # the run follows its training job
     claimed = registry.claim_next_job(222)
     assert claimed.id == second.id and claimed.status == "running" and claimed.worker_pid == 222
     assert registry.claim_next_job(333) is None
