@@ -71,7 +71,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     name = "cae"
     label = "Contractive autoencoder"
-    params = ParamSchema((ParamSpec("contractive_weight", float, 1e-2, "weight of the encoder-Jacobian penalty", minimum=0.0, maximum=10.0),))
+    params = ParamSchema((ParamSpec("contractive_weight", float, 1e-3, "weight of the encoder-Jacobian penalty", minimum=0.0, maximum=10.0),))
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)

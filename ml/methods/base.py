@@ -28,7 +28,7 @@ class Method(nn.Module):
     name: ClassVar[str]
     label: ClassVar[str]
     params: ClassVar[ParamSchema] = ParamSchema()
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 10, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
+    defaults: ClassVar[dict[str, Any]] = {"epochs": 15, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
     # Tiny datasets (the 8×8 digits) need many more passes for the same number of optimiser steps.
     small_defaults: ClassVar[dict[str, Any]] = {"epochs": 100, "lr": 2e-3, "batch_size": 128, "embedding_dim": 32}
 
