@@ -27,7 +27,7 @@ from ml.datasets import ImageDataset, load_dataset  # noqa: E402
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy  # noqa: E402
 from ml.methods import METHODS  # noqa: E402
 from ml.progress import Stopped  # noqa: E402
-from ml.training import TrainConfig, build_method, configure_threads, encode, train  # noqa: E402
+from ml.training import TrainConfig, build_method, encode, train  # noqa: E402
 
 
 def bare_images_per_second(config: TrainConfig, dataset: ImageDataset, steps: int) -> float:
@@ -93,8 +93,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    # One thread count for the whole run, so train() and the bare loop are compared like for like.
-    os.environ.setdefault("LATENTMAP_TORCH_THREADS", str(configure_threads()))
+    # One thread count for the whole run, so train() and the bare loop are compared like for like;
+    # by default one per idle core (the CPU may be shared with other busy processes).
+    idle = max(1, min(os.cpu_count() or 1, (os.cpu_count() or 1) - round(os.getloadavg()[0])))
+    os.environ.setdefault("LATENTMAP_TORCH_THREADS", str(idle))
     torch.set_num_threads(int(os.environ["LATENTMAP_TORCH_THREADS"]))
     dataset = load_dataset(args.dataset)
     load_before = os.getloadavg()[0]

@@ -70,19 +70,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_threads() -> int:
-    """Set torch's CPU threads: LATENTMAP_TORCH_THREADS if set, else the cores not already busy.
+def configure_threads(encoder: str = "conv", threads: int | None = None) -> int:
+    """Set torch's CPU threads and return the count.
 
-    On a shared machine, threads that wait for cores other processes hold spin and stall each other
-    (a small model ran 40× slower on 2 threads than on 1 with the second core busy), so a thread is
-    only used per idle core (from the 1-minute load average).
+    `threads` (a resumed run's count) wins, then LATENTMAP_TORCH_THREADS, then 1 for the MLP
+    encoder (its matrices are too small to split) and every allowed core otherwise. The count is
+    a pure function of the run's settings on purpose: some kernels (batch norm, large matrix
+    products) sum in a different order on another thread count, so same seed → same embeddings
+    needs the same count. On a CPU shared with other busy processes, set
+    LATENTMAP_TORCH_THREADS=1: waiting threads spin, and two threads then ran 3× (conv) to 40×
+    (MLP) slower than one.
     """
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    wanted = os.environ.get("LATENTMAP_TORCH_THREADS")
-    if wanted:
-        threads = max(1, int(wanted))
-    else:
-        threads = max(1, min(available, available - round(os.getloadavg()[0])))
+    if threads is None:
+        wanted = os.environ.get("LATENTMAP_TORCH_THREADS")
+        if wanted:
+            threads = max(1, int(wanted))
+        elif encoder == "mlp":
+            threads = 1
+        else:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     return threads
 
@@ -158,10 +164,13 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    threads = configure_threads() if device.type == "cpu" else None
     torch.manual_seed(config.seed)
     shuffle = torch.Generator().manual_seed(config.seed)
     method = build_method(config, dataset).to(device)
+    encoder_name = getattr(method, "encoder_name", config.encoder)
+    checkpoint_path = run_dir / artifacts.CHECKPOINT
+    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True) if resume and checkpoint_path.exists() else None
+    threads = configure_threads(encoder_name, checkpoint.get("torch_threads") if checkpoint else None) if device.type == "cpu" else None
     optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
 
     images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, C, H, W) uint8
@@ -174,15 +183,13 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
 
     artifacts.write_json(
         run_dir / artifacts.CONFIG,
-        {**config.to_dict(), "encoder_resolved": getattr(method, "encoder_name", config.encoder), "device_resolved": str(device), "torch_threads": threads,
+        {**config.to_dict(), "encoder_resolved": encoder_name, "device_resolved": str(device), "torch_threads": threads,
          "dataset_info": {"name": dataset.name, "n": len(dataset), "image_shape": list(dataset.image_shape), "has_labels": dataset.has_labels, "n_train": n_train}},
     )
 
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
-    checkpoint_path = run_dir / artifacts.CHECKPOINT
-    if resume and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    if checkpoint is not None:
         method.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -213,7 +220,7 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         artifacts.write_torch(
             checkpoint_path,
             {"model": method.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-             "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict()},
+             "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict(), "torch_threads": threads},
         )
         done = (epoch + 1) * steps_per_epoch
         report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size))

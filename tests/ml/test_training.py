@@ -111,3 +111,13 @@ def test_invalid_configs_are_refused(digits: ImageDataset, tmp_path: Path) -> No
         train(config(epochs=0), digits, tmp_path)
     with pytest.raises(ParamError, match="noise_std"):
         train(config("dae", method_params={"noise_std": "loud"}), digits, tmp_path)
+
+
+def test_thread_count_is_fixed_by_the_settings_and_recorded(digits: ImageDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LATENTMAP_TORCH_THREADS")
+    train(config(epochs=1), digits, tmp_path / "mlp")  # the MLP encoder always runs on one thread
+    assert json.loads((tmp_path / "mlp" / artifacts.CONFIG).read_text())["torch_threads"] == 1
+    assert torch.load(tmp_path / "mlp" / artifacts.CHECKPOINT, weights_only=True)["torch_threads"] == 1
+    monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "2")
+    train(config(epochs=1), digits, tmp_path / "env")
+    assert json.loads((tmp_path / "env" / artifacts.CONFIG).read_text())["torch_threads"] == 2
