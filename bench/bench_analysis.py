@@ -46,10 +46,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def timed(work: Callable[[], Any]) -> tuple[Any, float]:
+def timed(work: Callable[[], Any], what: str = "") -> tuple[Any, float]:
+    """(result, wall seconds) of `work()`; logs `what` and its time to stderr as it goes."""
     started = time.perf_counter()
     result = work()
-    return result, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if what:
+        print(f"[{time.strftime('%H:%M:%S')}] {what}: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    return result, seconds
 
 
 def make_run(folder: Path, embedding: np.ndarray, labels: np.ndarray) -> Path:
@@ -164,10 +168,18 @@ def library_sklearn_tsne(x: np.ndarray, seed: int) -> np.ndarray:
     return TSNE(random_state=seed).fit_transform(x)
 
 
+def warm(args: argparse.Namespace) -> None:
+    """Compile numba code first (as a long-lived worker does) so that no timed row pays for it."""
+    from ml.analysis import warm_up
+
+    timed(warm_up, "warm-up (numba compilation, not in any row)")
+
+
 def bench_projections(args: argparse.Namespace) -> None:
+    warm(args)
     pixels, labels = fashion_pixels()
     x = pca(pixels[: args.n], 50, args.seed)
-    graph, knn_seconds = timed(lambda: compute_knn(x, seed=args.seed))
+    graph, knn_seconds = timed(lambda: compute_knn(x, seed=args.seed), "kNN graph")
     rows: list[list[Any]] = [["shared kNN graph (k = 90, " + ("exact" if graph.exact else "pynndescent") + ")", knn_seconds, "", ""]]
     from ml.projection import make_projection
 
@@ -182,7 +194,7 @@ def bench_projections(args: argparse.Namespace) -> None:
         if name.startswith("sklearn") and args.n > args.sklearn_max:
             rows.append([name, "skipped (too slow above %d points)" % args.sklearn_max, "", ""])
             continue
-        coords, seconds = timed(work)
+        coords, seconds = timed(work, name)
         rows.append([name, seconds, trustworthiness(x, coords, graph), "+ kNN graph" if name.startswith("ours: tsne") or name.startswith("ours: umap") else ""])
     table(
         f"Projection of {args.n:,} Fashion-MNIST images (PCA-50 of pixels): seconds and trustworthiness (k = 10, 5,000-point sample)",
@@ -198,30 +210,34 @@ def bench_whole(args: argparse.Namespace) -> None:
 
     from ml.projection import make_projection
 
+    warm(args)
     pixels, labels = fashion_pixels()
     x = pca(pixels[: args.n], 50, args.seed)
     sample = np.sort(np.random.default_rng(args.seed).choice(len(x), size=min(5_000, len(x)), replace=False))
 
     shared: dict[str, float] = {}
-    graph, shared["kNN graph (k = 90)"] = timed(lambda: compute_knn(x, seed=args.seed))
-    tsne, shared["t-SNE"] = timed(lambda: make_projection("tsne", {}, args.seed).fit_transform(x, graph))
-    umap_coords, shared["UMAP"] = timed(lambda: make_projection("umap", {}, args.seed).fit_transform(x, graph))
-    _, shared["neighbours of every point (k = 10)"] = timed(lambda: graph.first(10).indices.copy())
+    graph, shared["kNN graph (k = 90)"] = timed(lambda: compute_knn(x, seed=args.seed), "shared: kNN graph (k = 90)")
+    tsne, shared["t-SNE"] = timed(lambda: make_projection("tsne", {}, args.seed).fit_transform(x, graph), "shared: t-SNE")
+    umap_coords, shared["UMAP"] = timed(lambda: make_projection("umap", {}, args.seed).fit_transform(x, graph), "shared: UMAP")
+    _, shared["neighbours of every point (k = 10)"] = timed(lambda: graph.first(10).indices.copy(), "shared: neighbours of every point (k = 10)")
     (tw_tsne, tw_umap), shared["trustworthiness of both maps"] = timed(
-        lambda: (trustworthiness(x, tsne, graph), trustworthiness(x, umap_coords, graph))
+        lambda: (trustworthiness(x, tsne, graph), trustworthiness(x, umap_coords, graph)),
+        "shared: trustworthiness of both maps",
     )
 
     separate: dict[str, float] = {}
-    tsne_lib, separate["t-SNE"] = timed(lambda: library_opentsne(x, args.seed))
-    umap_lib, separate["UMAP"] = timed(lambda: library_umap(x, args.seed))
+    tsne_lib, separate["t-SNE"] = timed(lambda: library_opentsne(x, args.seed), "separate: t-SNE")
+    umap_lib, separate["UMAP"] = timed(lambda: library_umap(x, args.seed), "separate: UMAP")
     _, separate["neighbours of every point (k = 10)"] = timed(
-        lambda: NearestNeighbors(n_neighbors=11, n_jobs=-1).fit(x).kneighbors(x, return_distance=False)
+        lambda: NearestNeighbors(n_neighbors=11, n_jobs=-1).fit(x).kneighbors(x, return_distance=False),
+        "separate: neighbours of every point (k = 10)",
     )
     (tw_tsne_lib, tw_umap_lib), separate["trustworthiness of both maps"] = timed(
         lambda: (
             sklearn_trustworthiness(x[sample], tsne_lib[sample], n_neighbors=10),
             sklearn_trustworthiness(x[sample], umap_lib[sample], n_neighbors=10),
-        )
+        ),
+        "separate: trustworthiness of both maps",
     )
     rows = []
     for step in ("kNN graph (k = 90)", "t-SNE", "UMAP", "neighbours of every point (k = 10)", "trustworthiness of both maps"):

@@ -18,13 +18,14 @@ Repeatability (same input, same seed):
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ml.neighbors import KNN_K, KnnGraph
-from ml.params import ParamSchema, ParamSpec
+from ml.params import ParamError, ParamSchema, ParamSpec
 from ml.progress import ProgressCallback, Stopped, report
 
 
@@ -70,8 +71,6 @@ def register(cls: type[Projection]) -> type[Projection]:
 
 def make_projection(method: str, params: dict[str, Any] | None = None, random_state: int = 0) -> Projection:
     """The registered projection `method`; ParamError names the known ones for an unknown method."""
-    from ml.params import ParamError
-
     if method not in PROJECTIONS:
         raise ParamError(f"unknown projection method {method!r}; allowed: {', '.join(PROJECTIONS)}")
     return PROJECTIONS[method](random_state=random_state, **(params or {}))
@@ -123,10 +122,10 @@ class TSNEProjection(Projection):
 
     @staticmethod
     def _neighbors_needed(perplexity: float, n_points: int) -> int:
-        return min(n_points - 1, int(3 * perplexity))
+        return min(n_points - 1, math.ceil(3 * perplexity))
 
     def _fit(self, x: np.ndarray, knn: KnnGraph | None, progress: ProgressCallback | None) -> np.ndarray:
-        from openTSNE import TSNE, affinity, nearest_neighbors
+        from openTSNE import TSNE, affinity, initialization, nearest_neighbors
 
         p = self.params_
         n = x.shape[0]
@@ -135,8 +134,6 @@ class TSNEProjection(Projection):
         if method == "auto":
             method = "fft" if n >= self.FFT_MIN_POINTS and p["n_components"] <= 2 else "bh"
         if method == "fft" and p["n_components"] > 2:
-            from ml.params import ParamError
-
             raise ParamError("negative_gradient_method fft supports n_components 1 or 2; use bh for 3")
         p["negative_gradient_method"] = method
         # None → openTSNE's "auto": N / exaggeration in each phase (Belkina et al. 2019).
@@ -170,16 +167,11 @@ class TSNEProjection(Projection):
             callbacks=callback if progress is not None else None,
             callbacks_every_iters=self.CALLBACK_EVERY,
         )
+        init: np.ndarray | str = "random"
         if p["initialization"] == "pca":
-            from openTSNE import initialization
-
             init = initialization.pca(x, n_components=p["n_components"], random_state=self.random_state)
         elif p["initialization"] == "spectral":
-            from openTSNE import initialization
-
             init = initialization.spectral(affinities.P, n_components=p["n_components"], random_state=self.random_state)
-        else:
-            init = "random"
         # A Stopped raised in the callback propagates: openTSNE only swallows its own interrupt.
         return np.asarray(tsne.fit(affinities=affinities, initialization=init))
 
