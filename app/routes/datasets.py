@@ -67,8 +67,16 @@ def upload_dataset(registry: RegistryDep, settings: SettingsDep,
     return DatasetUploaded(name=record.name, n=record.n, report=record.report)
 
 
+def _registered_folder(name: str, registry: RegistryDep) -> bool:
+    """A `folder:PATH` dataset that a registered run was trained on (`latentmap train --dataset folder:PATH`).
+
+    Only those: serving any folder a request names would expose every image on the server's disk.
+    """
+    return name.startswith("folder:") and any(run.dataset == name for run in registry.list_runs())
+
+
 def _load(name: str, registry: RegistryDep, settings: SettingsDep, cache: DatasetCacheDep) -> ImageDataset:
-    if not is_known(name, registry, settings.datasets_dir):
+    if not (is_known(name, registry, settings.datasets_dir) or _registered_folder(name, registry)):
         raise HTTPException(404, f"no dataset named {name!r}; GET /api/datasets lists them")
     return cache.get(name)
 
@@ -93,7 +101,7 @@ def _png(request: Request, etag: str, render: Callable[[], bytes]) -> Response:
     return Response(render(), media_type="image/png", headers=headers)
 
 
-@router.get("/{name}/images/{index}", response_class=Response,
+@router.get("/{name:path}/images/{index}", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}})
 def image(name: str, index: int, request: Request, registry: RegistryDep, settings: SettingsDep,
           cache: DatasetCacheDep,
@@ -105,7 +113,7 @@ def image(name: str, index: int, request: Request, registry: RegistryDep, settin
     return _png(request, etag, lambda: images.thumbnail_png(loaded, index, size))
 
 
-@router.get("/{name}/atlas", response_class=Response,
+@router.get("/{name:path}/atlas", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}})
 def atlas(name: str, request: Request, registry: RegistryDep, settings: SettingsDep, cache: DatasetCacheDep,
           page: Annotated[int, Query(ge=0)] = 0,
@@ -117,3 +125,9 @@ def atlas(name: str, request: Request, registry: RegistryDep, settings: Settings
     etag = _etag(cache.version(name), "atlas", page, size)
     return _png(request, etag, lambda: cache.rendered(("atlas", name, page, size),
                                                       lambda: images.atlas_png(loaded, page, size)))
+
+
+# A folder dataset's name holds slashes (folder:/path/to/images): its detail route comes last, so that
+# ".../images/{index}" and ".../atlas" are never taken for part of a name.
+router.add_api_route("/{name:path}", dataset, methods=["GET"], response_model=DatasetDetail, include_in_schema=False,
+                     responses={404: {"model": Message}, 422: {"model": Message}})
