@@ -190,6 +190,8 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
     if checkpoint is not None:
+        if checkpoint["config"] != config.to_dict():
+            raise ValueError(f"{checkpoint_path} was written by another configuration; cannot resume from it")
         method.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
         scheduler.load_state_dict(checkpoint["scheduler"])

@@ -88,6 +88,8 @@ def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(digi
     assert np.array_equal(np.load(tmp_path / "parted" / artifacts.EMBEDDINGS), whole)
     assert metrics["final_loss"] == json.loads((tmp_path / "whole" / artifacts.METRICS).read_text())["final_loss"]
     assert [row["epoch"] for row in json.loads((tmp_path / "parted" / artifacts.HISTORY).read_text())] == [1, 2, 3]
+    with pytest.raises(ValueError, match="another configuration"):
+        train(config("simclr", epochs=4), digits, tmp_path / "parted", resume=True)
 
 
 def test_official_split_trains_on_the_train_part_and_scores_on_the_test_part(digits: ImageDataset, tmp_path: Path) -> None:
