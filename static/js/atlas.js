@@ -6,7 +6,8 @@ import { enc } from "./api.js";
 
 export class Atlas {
   /** info: {name, n, atlas: {tile, columns, per_page, pages}} from GET /api/datasets/{name}. */
-  constructor(info) {
+  constructor(info, { available = true } = {}) {
+    this.available = available; // false: the dataset's images cannot be served; tiles stay blank
     this.name = info.name;
     this.n = info.n;
     const atlas = info.atlas || {};
@@ -60,6 +61,7 @@ export class Atlas {
 
   /** Load every page, `parallel` at a time, pages holding `first` indices first. */
   async preload({ parallel = 2, first = [] } = {}) {
+    if (!this.available) return;
     const order = [...new Set([...first.map((index) => this.pageOf(index)), ...Array.from({ length: this.pages }, (_, p) => p)])];
     const queue = order.filter((page) => page >= 0 && page < this.pages);
     const worker = async () => {
@@ -85,6 +87,14 @@ export class Atlas {
    * Sets data-loaded="1" once the page's sprite sheet has been loaded, else "0" (and loads it).
    */
   paint(element, index, size) {
+    if (!this.available) {
+      element.style.width = `${size}px`;
+      element.style.height = `${size}px`;
+      element.style.backgroundImage = "none";
+      element.dataset.index = String(index);
+      element.dataset.loaded = "unavailable";
+      return element;
+    }
     const page = this.pageOf(index);
     const slot = index % this.perPage;
     const column = slot % this.columns;

@@ -156,8 +156,7 @@ function linkedHandlers(self, other) {
 }
 
 async function showPoints(indices, title) {
-  cells.set(indices, state.pointsA, { title, other: state.pointsB });
-  $("#cell-title").textContent = indices && indices.length ? title : "Points";
+  cells.set(indices, state.pointsA, { title, other: state.pointsB, otherColor: coloringB(state.pointsB).colorOf });
   await Promise.all([mapA.setHighlight(indices), mapB.setHighlight(indices)]);
 }
 
@@ -266,7 +265,12 @@ async function compare() {
   window.__latentmap.comparison = comparison;
   state.matching = matchClusters(comparison);
   if (!state.atlas) {
-    state.atlas = new Atlas(await api.get(`/api/datasets/${enc(state.run.dataset)}`));
+    try {
+      state.atlas = new Atlas(await api.get(`/api/datasets/${enc(state.run.dataset)}`));
+    } catch (error) {
+      state.atlas = new Atlas({ name: state.run.dataset, n: state.pointsA.n, atlas: null }, { available: false });
+      toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
+    }
     window.__latentmap.atlas = state.atlas;
     hoverCard = new HoverCard(state.atlas);
     cells = new SelectionPanel($("#cell-card"), {
@@ -277,7 +281,6 @@ async function compare() {
         mapB.clearSelection();
         mapA.setHighlight(null);
         mapB.setHighlight(null);
-        $("#cell-title").textContent = "Points";
       },
       fileName: () => `${runId}-compare-${cells.indices ? cells.indices.length : 0}.csv`,
     });

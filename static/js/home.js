@@ -13,7 +13,7 @@ const COMMON_SPECS = [
   { name: "embedding_dim", type: "int", default: null, minimum: 1, maximum: 4096, help: "size of the code" },
   { name: "batch_size", type: "int", default: null, minimum: 1, maximum: 65536 },
   { name: "lr", type: "float", default: null, minimum: 0, exclusive_minimum: true, maximum: 10, help: "Adam step size" },
-  { name: "seed", type: "int", default: null, minimum: 0, maximum: 2147483647, placeholder: "0", help: "same seed, same run" },
+  { name: "seed", type: "int", default: null, minimum: 0, maximum: 2147483647, placeholder: "0", help: "same seed, same numbers" },
 ];
 
 const state = {
@@ -346,7 +346,7 @@ function showReport(result) {
       { class: "report-facts" },
       el("li", {}, el("strong", { text: count(report.images ?? result.n) }), " images found"),
       el("li", { text: classes.length ? `${classes.length} classes: ${classes.slice(0, 12).join(", ")}${classes.length > 12 ? ", …" : ""}` : "no class folders: unlabelled" }),
-      el("li", {}, el("strong", { text: count((report.skipped || []).length) }), " files skipped"),
+      el("li", {}, el("strong", { text: count((report.skipped || []).length) }), (report.skipped || []).length === 1 ? " file skipped" : " files skipped"),
     ),
   );
   const skipped = report.skipped || [];

@@ -4,6 +4,7 @@
 import { humanName } from "./format.js";
 
 const TILE_SIZE = 112;
+const SHORT_NAMES = { knn_agreement: "kNN agree" };
 
 export class HoverCard {
   constructor(atlas) {
@@ -27,7 +28,7 @@ export class HoverCard {
     this.setRow("label", facts.label);
     this.setRow("cluster", facts.cluster);
     if (facts.valueName) {
-      this.facts["value-name"].textContent = humanName(facts.valueName);
+      this.facts["value-name"].textContent = SHORT_NAMES[facts.valueName] || humanName(facts.valueName);
       this.setRow("value", facts.value);
     } else {
       this.setRow("value", null);
@@ -36,9 +37,13 @@ export class HoverCard {
     this.card.dataset.index = String(index);
     if (event && typeof event.clientX === "number") this.place(event.clientX, event.clientY);
     if (event && event.timeStamp) {
-      const latency = performance.now() - event.timeStamp;
-      this.log.push({ index, latency, loaded: this.tile.dataset.loaded === "1" });
-      if (this.log.length > 200) this.log.shift();
+      // From the mouse event to the card updated, and to the next frame (the image on screen).
+      const entry = { index, latency: performance.now() - event.timeStamp, painted: null, loaded: this.tile.dataset.loaded === "1" };
+      requestAnimationFrame(() => {
+        entry.painted = performance.now() - event.timeStamp;
+      });
+      this.log.push(entry);
+      if (this.log.length > 500) this.log.shift();
     }
   }
 

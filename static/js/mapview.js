@@ -8,6 +8,14 @@ import { plotlyReady } from "./plotly-loader.js";
 // Past this many categories the legend stops helping: draw one trace with a colour per point.
 const MAX_LEGEND_CATEGORIES = 40;
 
+/**
+ * Text for Plotly labels: Plotly reads <b>, <br>, <a> and entities in trace names as markup, so a
+ * folder name such as "<b>cats</b>" is escaped to show literally, as text.
+ */
+export function plotlyText(value) {
+  return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 function markerSize(n) {
   if (n <= 2500) return 6;
   if (n <= 12000) return 4.5;
@@ -125,7 +133,7 @@ export class MapView {
           const members = groups.get(code);
           traces.push({
             ...base,
-            name: `${coloring.nameOf(code)} · ${members.length.toLocaleString("en-US")}`,
+            name: `${plotlyText(coloring.nameOf(code))} · ${members.length.toLocaleString("en-US")}`,
             legendgroup: String(code),
             x: gather(x, members),
             y: gather(y, members),
@@ -155,7 +163,7 @@ export class MapView {
           cmin: coloring.range ? coloring.range[0] : undefined,
           cmax: coloring.range ? coloring.range[1] : undefined,
           showscale: true,
-          colorbar: { title: { text: coloring.valueLabel || coloring.valueName, side: "right" }, thickness: 12, len: 0.6, outlinewidth: 0 },
+          colorbar: { title: { text: plotlyText(coloring.valueLabel || coloring.valueName), side: "right" }, thickness: 12, len: 0.6, outlinewidth: 0 },
         },
       });
       index.push(null);

@@ -41,10 +41,12 @@ export function checkValue(spec, raw) {
 
 /** What the allowed range reads like, for the hint under a field: "0 – 2", "> 0", "≥ 1". */
 function rangeText(spec) {
-  const low = spec.minimum, high = spec.maximum;
+  const number = (value) => Number(value).toLocaleString("en-US", { maximumFractionDigits: 6 });
+  const low = spec.minimum === null || spec.minimum === undefined ? spec.minimum : number(spec.minimum);
+  const high = spec.maximum === null || spec.maximum === undefined ? spec.maximum : number(spec.maximum);
   const hasLow = low !== null && low !== undefined;
   const hasHigh = high !== null && high !== undefined;
-  if (hasLow && hasHigh && !spec.exclusive_minimum) return `${low} – ${high}`;
+  if (hasLow && hasHigh && !spec.exclusive_minimum) return `${low}–${high}`;
   const parts = [];
   if (hasLow) parts.push(`${spec.exclusive_minimum ? ">" : "≥"} ${low}`);
   if (hasHigh) parts.push(`≤ ${high}`);

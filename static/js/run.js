@@ -18,6 +18,11 @@ const runId = $("#run-page").dataset.runId;
 const runPath = `/api/runs/${enc(runId)}`;
 window.__latentmap = window.__latentmap || {};
 
+/** performance.mark with our prefix; the bench reads them to say where page-load time goes. */
+function mark(name) {
+  if (!performance.getEntriesByName(`latentmap:${name}`).length) performance.mark(`latentmap:${name}`);
+}
+
 const state = {
   run: null,
   dataset: null, // GET /api/datasets/{name}
@@ -214,11 +219,13 @@ let mapView = null;
 let hoverCard = null;
 let selection = null;
 
-function overlay(text, fraction) {
+/** The message over the map area: text (null hides it), a progress fraction, a spinner while waiting. */
+function overlay(text, fraction, { waiting = true } = {}) {
   const box = $("#map-overlay");
   box.hidden = text === null;
   if (text === null) return;
   $("#map-overlay-text").textContent = text;
+  $("#map-overlay .spinner").hidden = !waiting;
   const bar = $("#map-overlay-progress");
   bar.hidden = fraction === undefined || fraction === null;
   if (!bar.hidden) bar.querySelector(".progress-bar").style.width = `${(fraction * 100).toFixed(1)}%`;
@@ -233,8 +240,8 @@ async function enterMap() {
   const finished = state.run.projections.some((item) => item.status === "succeeded");
   if (!finished) {
     const pending = state.run.projections.find((item) => ACTIVE.has(item.status));
-    overlay(pending ? `Computing the ${methodName(pending.method)} projection…` : "This run has no projection yet. Use “New projection / clustering” to compute one.", pending ? 0 : null);
-    if (!pending) $("#map-overlay .spinner").hidden = true;
+    if (pending) overlay(`Computing the ${methodName(pending.method)} projection…`, 0);
+    else overlay("This run has no projection yet. Use “New projection / clustering” to compute one.", null, { waiting: false });
     return;
   }
   await loadPoints();
@@ -266,12 +273,12 @@ async function loadPoints({ keepView = true } = {}) {
       writeView();
       return loadPoints();
     }
-    overlay(error.message);
-    $("#map-overlay .spinner").hidden = true;
+    overlay(error.message, null, { waiting: false });
     return;
   }
   if (ticket !== state.pointRequest) return;
   const points = decodePoints(payload);
+  mark("points-decoded");
   const previousProjection = state.points && state.points.projection ? state.points.projection.id : null;
   state.points = points;
   view.projection = points.projection ? points.projection.id : null;
@@ -291,7 +298,10 @@ async function loadPoints({ keepView = true } = {}) {
       onSelect: (indices) => showSelection(indices),
       onDeselect: () => showSelection(null),
       onDrawn: () => {
-        if (!window.__latentmap.mapDrawnAt) window.__latentmap.mapDrawnAt = performance.now();
+        if (!window.__latentmap.mapDrawnAt) {
+          window.__latentmap.mapDrawnAt = performance.now();
+          mark("map-drawn");
+        }
         window.__latentmap.mapRevision = (window.__latentmap.mapRevision || 0) + 1;
         $("#map").dataset.drawn = "1";
         $("#map").dataset.points = String(state.points.n);
@@ -332,8 +342,15 @@ function colorAvailable(mode) {
 
 async function ensureAtlas() {
   if (state.atlas) return;
-  state.dataset = await (state.datasetPromise || api.get(`/api/datasets/${enc(state.run.dataset)}`));
-  state.atlas = new Atlas(state.dataset);
+  try {
+    state.dataset = await (state.datasetPromise || api.get(`/api/datasets/${enc(state.run.dataset)}`));
+    state.atlas = new Atlas(state.dataset);
+  } catch (error) {
+    // The map still works without images (e.g. the dataset was removed since training).
+    state.dataset = { name: state.run.dataset, n: state.points.n, image_shape: null, atlas: null, missing: true };
+    state.atlas = new Atlas(state.dataset, { available: false });
+    toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
+  }
   window.__latentmap.atlas = state.atlas;
   hoverCard = new HoverCard(state.atlas);
   selection = new SelectionPanel($("#panel-selection"), {
@@ -415,7 +432,7 @@ function bindPickers() {
   });
   $("#clustering-select").addEventListener("change", (event) => {
     state.view.clustering = event.target.value || null;
-    if (state.view.color !== "cluster" && state.points && !state.points.cluster) state.view.color = "cluster";
+    state.view.color = "cluster"; // picking a clustering is asking to see it
     writeView();
     loadPoints();
   });
@@ -441,7 +458,8 @@ async function selectPoint(index, { fromUrl = false } = {}) {
   const image = $("#point-image");
   const small = state.dataset && state.dataset.image_shape && Math.max(state.dataset.image_shape[1], state.dataset.image_shape[2]) < 64;
   image.classList.toggle("pixelated", Boolean(small));
-  image.src = `/api/datasets/${enc(state.run.dataset)}/images/${index}?size=256`;
+  image.hidden = Boolean(state.dataset && state.dataset.missing);
+  if (!image.hidden) image.src = `/api/datasets/${enc(state.run.dataset)}/images/${index}?size=256`;
   image.alt = `Image ${index}${points.label ? `, label ${names[points.label[index]] ?? points.label[index]}` : ""}`;
   const facts = clear($("#point-facts"));
   const addFact = (term, value) => facts.append(el("div", {}, el("dt", { text: term }), el("dd", { text: value })));
@@ -479,7 +497,7 @@ async function loadNeighbors(index) {
     const label = neighbor.label !== null && neighbor.label !== undefined ? names[neighbor.label] ?? String(neighbor.label) : null;
     const tile = el("span", { class: "tile", "aria-hidden": "true" });
     state.atlas.paint(tile, neighbor.index, 64);
-    const caption = [label !== null ? label : `#${neighbor.index}`, `d ${sig(neighbor.distance, 3)}`].join(" · ");
+
     box.append(
       el(
         "button",
@@ -491,7 +509,8 @@ async function loadNeighbors(index) {
           on: { click: () => selectPoint(neighbor.index) },
         },
         tile,
-        el("span", { class: "neighbor-caption", text: caption }),
+        el("span", { class: "neighbor-caption", text: label !== null ? label : `#${neighbor.index}` }),
+        el("span", { class: "neighbor-distance", text: sig(neighbor.distance, 2) }),
       ),
     );
   }
@@ -716,7 +735,7 @@ function followAnalysis(item, kind, { select = false } = {}) {
       populatePickers();
       if (job.status !== "succeeded") {
         toast(`${kind} ${item.method} ${job.status}${job.error ? `: ${job.error}` : ""}`, "error", 8000);
-        if (kind === "projection" && !state.points) overlay(`The ${item.method} projection ${job.status}${job.error ? `: ${job.error}` : ""}`);
+        if (kind === "projection" && !state.points) overlay(`The ${methodName(item.method)} projection ${job.status}${job.error ? `: ${job.error}` : ""}. Compute another with “New projection / clustering”.`, null, { waiting: false });
         return;
       }
       toast(`${kind === "projection" ? "Projection" : "Clustering"} ${item.method} finished`, "success");
@@ -769,8 +788,9 @@ async function start() {
   const query = pointsQuery(state.view);
   state.prefetch = { query, promise: api.get(`${runPath}/points?${query}`) };
   state.prefetch.promise.catch(() => {});
+  state.prefetch.promise.then(() => mark("points-received"), () => {});
   const runPromise = refreshRun();
-  plotlyReady().catch((error) => showError(error.message));
+  plotlyReady().then(() => mark("plotly-ready"), (error) => showError(error.message));
   let run;
   try {
     run = await runPromise;
@@ -779,6 +799,7 @@ async function start() {
     $("#run-heading").textContent = "Run not found";
     return;
   }
+  mark("run-received");
   state.datasetPromise = api.get(`/api/datasets/${enc(run.dataset)}`);
   state.datasetPromise.catch(() => {});
   state.methods = await methods;

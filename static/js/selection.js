@@ -34,10 +34,11 @@ export class SelectionPanel {
    * Show `indices` (Int32Array, dataset order) of `points` (decoded /points payload; a second
    * payload `other` adds its cluster column, for the compare page). title overrides the heading.
    */
-  set(indices, points, { title, other } = {}) {
+  set(indices, points, { title, other, otherColor } = {}) {
     this.indices = indices && indices.length ? indices : null;
     this.points = points;
     this.other = other || null;
+    this.otherColor = otherColor || null;
     const panel = this.part("selection");
     const empty = this.root.querySelector('[data-role="selection-empty"]');
     panel.hidden = !this.indices;
@@ -62,7 +63,7 @@ export class SelectionPanel {
       clusterBox.append(countTable(this.other ? "Cluster (A)" : "Cluster", tally(points.cluster, this.indices), (code) => (code < 0 ? "noise" : String(code)), this.indices.length));
     }
     if (this.other && this.other.cluster) {
-      clusterBox.append(countTable("Cluster (B)", tally(this.other.cluster, this.indices), (code) => (code < 0 ? "noise" : String(code)), this.indices.length));
+      clusterBox.append(countTable("Cluster (B)", tally(this.other.cluster, this.indices), (code) => (code < 0 ? "noise" : String(code)), this.indices.length, this.otherColor));
     }
   }
 
@@ -120,7 +121,7 @@ function tally(codes, indices) {
   return [...counts].sort((a, b) => b[1] - a[1]);
 }
 
-function countTable(title, rows, nameOf, total) {
+function countTable(title, rows, nameOf, total, colorOf = null) {
   const table = el("table", { class: "count-table" }, el("caption", { text: title }));
   const body = el("tbody");
   for (const [code, n] of rows.slice(0, 12)) {
@@ -128,7 +129,7 @@ function countTable(title, rows, nameOf, total) {
       el(
         "tr",
         {},
-        el("th", { scope: "row" }, el("span", { class: "swatch", style: { background: code < 0 ? NOISE_COLOR : categoryColor(code) } }), el("span", { text: nameOf(code) })),
+        el("th", { scope: "row" }, el("span", { class: "swatch", style: { background: colorOf ? colorOf(code) : code < 0 ? NOISE_COLOR : categoryColor(code) } }), el("span", { text: nameOf(code) })),
         el("td", { class: "num", text: count(n) }),
         el("td", { class: "bar-cell" }, el("span", { class: "bar", style: { width: `${(100 * n) / total}%` } })),
         el("td", { class: "num muted", text: percent(n / total, 0) }),

@@ -74,3 +74,47 @@ def test_runs_table_lists_the_trained_run(server, page, trained_run):
     assert cells[4] == f"{100 * run['metrics']['knn_accuracy']:.1f}%"
     assert row.locator(f"a[href='/runs/{run_id}']").count() == 2
     screenshot(page, "home")
+
+
+def _zip_of_images(path) -> None:
+    """3 class folders × 4 tiny PNGs, plus a text file the import must skip with a reason."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for label, shade in (("circles", 40), ("squares", 140), ("stars", 240)):
+            for i in range(4):
+                buffer = io.BytesIO()
+                Image.new("L", (12, 12), color=shade + i).save(buffer, format="PNG")
+                archive.writestr(f"shapes/{label}/{i}.png", buffer.getvalue())
+        archive.writestr("shapes/circles/notes.txt", "not an image")
+
+
+def test_zip_upload_shows_its_report_and_becomes_selectable(server, page, tmp_path):
+    archive = tmp_path / "My Shapes.zip"
+    _zip_of_images(archive)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#train-form[data-ready='1']")
+    page.set_input_files("#upload-file", str(archive))
+    assert page.locator("#upload-name").get_attribute("placeholder") == "my-shapes"
+    page.click("#upload-submit")
+    report = page.locator("#upload-report")
+    report.wait_for(state="visible")
+    text = report.inner_text()
+    assert "12 images found" in text
+    assert "3 classes: circles, squares, stars" in text
+    assert "1 file skipped" in text
+    skipped = report.locator(".skipped-list li").all_inner_texts()
+    assert len(skipped) == 1 and "notes.txt" in skipped[0]
+    assert page.locator("#train-dataset").input_value() == "my-shapes"
+    assert any(item["name"] == "my-shapes" for item in server.get("/api/datasets"))
+    screenshot(page, "home-upload")
+    # The same name again is refused on the name field, not as a generic failure.
+    page.set_input_files("#upload-file", str(archive))
+    page.fill("#upload-name", "my-shapes")
+    page.click("#upload-submit")
+    error = page.locator('#upload-form [data-field="name"] .field-error')
+    error.wait_for()
+    assert "already exists" in error.inner_text()

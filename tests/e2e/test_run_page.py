@@ -64,6 +64,35 @@ def test_form_run_reaches_a_finished_map(server, page, trained_run):
     assert "kNN accuracy" in scores and "Trustworthiness" in scores
     assert re.search(r"kNN accuracy\s*\d+\.\d%", scores)
     screenshot(page, "run-map")
+    # The Run tab: the loss per epoch, and the autoencoder's originals next to their reconstructions.
+    page.click("#tab-run")
+    assert page.locator("#panel-run").is_visible()
+    page.wait_for_selector("#reconstructions .recon-pair")
+    pairs = page.locator("#reconstructions .recon-pair")
+    assert pairs.count() >= 4
+    assert pairs.first.locator("img").count() == 2
+    assert page.evaluate("() => [...document.querySelectorAll('#reconstructions img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_selector("#history-chart .main-svg")
+    assert page.evaluate("() => document.querySelector('#history-chart').data[0].x.length") == 2  # two epochs
+    screenshot(page, "run-tab")
+
+
+def test_live_training_can_be_cancelled(server, page):
+    created = server.post("/api/runs", {"dataset": "digits", "method": "ae", "epochs": 400, "seed": 1})
+    page.goto(f"{server.url}/runs/{created['run_id']}")
+    page.locator("#training-panel").wait_for(state="visible")
+    # Live progress from the job's events: an epoch count, a loss and a growing curve.
+    page.wait_for_function("/^[1-9]\\d* \\/ 400$/.test(document.querySelector('#stat-epoch').textContent)", timeout=120_000)
+    page.wait_for_function("document.querySelector('#loss-chart').data && document.querySelector('#loss-chart').data[0].x.length >= 2")
+    assert re.fullmatch(r"[\d.e-]+", page.locator("#stat-loss").inner_text())
+    assert page.locator("#stat-speed").inner_text() != "—"
+    page.click("#cancel-button")
+    page.locator("#run-error").wait_for(state="visible", timeout=60_000)
+    assert "cancelled" in page.locator("#run-error").inner_text()
+    assert page.locator("#run-status").inner_text() == "cancelled"
+    assert page.locator("#map-section").is_hidden()
+    job = server.get(f"/api/jobs/{created['job_id']}")
+    assert job["status"] == "cancelled"
 
 
 def test_hover_shows_the_point_image_from_the_atlas(server, page, trained_run):
