@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ml.losses import contractive_penalty
 from ml.methods.base import ImageShape, Method
 from ml.models import build_decoder, build_encoder, resolve_encoder
-from ml.params import ParamSchema, ParamSpec
+from ml.params import ParamError, ParamSchema, ParamSpec
 
 
 class Autoencoder(Method):
@@ -77,7 +77,7 @@ class ContractiveAutoencoder(Autoencoder):
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)
         if self.encoder_name == "resnet18":
             # Batch normalisation couples the samples of a batch: there is no per-sample Jacobian.
-            raise ValueError("the contractive autoencoder needs the mlp or conv encoder, not resnet18")
+            raise ParamError("the contractive autoencoder needs the mlp or conv encoder, not resnet18")
 
     # The exact Jacobian costs d backward passes per image, so the penalty is estimated on the
     # first images of each (shuffled) batch: an unbiased estimate of the batch mean at a fraction of the cost.

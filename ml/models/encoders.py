@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from ml.params import ParamError
+
 ImageShape = tuple[int, int, int]  # (C, H, W)
 
 
@@ -84,12 +86,12 @@ ENCODERS: dict[str, type[nn.Module]] = {"mlp": MLPEncoder, "conv": ConvEncoder, 
 
 
 def resolve_encoder(name: str, image_shape: ImageShape) -> str:
-    """`auto` → `mlp` for images of at most 16×16 pixels, else `conv`; other names are checked."""
+    """`auto` → `mlp` for images of at most 16×16 pixels, else `conv`; an unknown name raises ParamError."""
     if name == "auto":
         _, height, width = image_shape
         return "mlp" if height * width <= 16 * 16 else "conv"
     if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; known: auto, {', '.join(ENCODERS)}")
+        raise ParamError(f"unknown encoder {name!r}; known: auto, {', '.join(ENCODERS)}")
     return name
 
 

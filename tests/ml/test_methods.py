@@ -40,7 +40,7 @@ def test_bad_parameters_are_refused() -> None:
         METHODS["simclr"]((1, 8, 8), 4, temperature=0)
     with pytest.raises(ParamError):
         METHODS["ae"]((1, 8, 8), 4, l1_weight=0.1)
-    with pytest.raises(ValueError, match="resnet18"):
+    with pytest.raises(ParamError, match="resnet18"):
         METHODS["cae"]((3, 32, 32), 4, encoder="resnet18")
 
 
@@ -71,7 +71,7 @@ def test_encoders_and_decoders_have_the_right_shapes(shape: tuple[int, int, int]
     assert codes.shape == (2, 6)
     rebuilt = build_decoder(encoder, shape, 6)(codes)
     assert rebuilt.shape == (2, *shape) and 0 <= rebuilt.min() and rebuilt.max() <= 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ParamError, match="unknown encoder"):
         resolve_encoder("vgg", shape)
 
 
