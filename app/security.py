@@ -7,6 +7,9 @@ an HMAC of the token, not the token itself. Every comparison is constant-time (h
 of fixed-length digests). Reads (GET/HEAD) stay open unless LATENTMAP_PROTECT_READS=true; the
 login page, /static and the Plotly bundle are always open so the login page can render.
 
+Whatever the token, a state-changing request that a browser sends from another site (its Origin
+header names another host) is refused with 403: a page elsewhere cannot post to a local server.
+
 Written as a plain ASGI middleware (not BaseHTTPMiddleware) so streamed responses such as the
 job events (server-sent events) pass through untouched.
 """
@@ -16,7 +19,7 @@ import hashlib
 import hmac
 import json
 from typing import Annotated, Any, Awaitable, Callable, MutableMapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -73,6 +76,20 @@ def is_authenticated(headers: dict[bytes, bytes], token: str) -> bool:
     return cookie is not None and hmac.compare_digest(_digest(cookie), _digest(session_value(token)))
 
 
+def is_cross_site(headers: dict[bytes, bytes]) -> bool:
+    """Whether a browser sent the request from another site's page (its Origin is not this server).
+
+    Browsers send Origin with every cross-origin POST, including the "simple" ones (a form posting
+    multipart data) that need no CORS preflight; without this check any web page could upload to or
+    start work on a server on 127.0.0.1 that has no token. Clients without Origin (curl, the CLI) pass.
+    """
+    origin = headers.get(b"origin")
+    if origin is None:
+        return False
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    return urlsplit(origin.decode("latin-1").strip().lower()).netloc != host or not host
+
+
 def needs_token(method: str, path: str, protect_reads: bool) -> bool:
     """Whether a request must carry the token (when one is configured)."""
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
@@ -103,10 +120,15 @@ class TokenMiddleware:
         settings = self.settings()
         token = settings.token
         method, path = scope["method"], scope["path"]
+        headers = dict(scope.get("headers") or [])
+        if method.upper() not in SAFE_METHODS and is_cross_site(headers):
+            message = ("cross-site request refused: this server accepts changes only from its own pages"
+                       f" (Origin {headers[b'origin'].decode('latin-1')!r} is not this server)")
+            await Response(json.dumps({"detail": message}), status_code=403, media_type="application/json")(scope, receive, send)
+            return
         if not token or not needs_token(method, path, settings.protect_reads):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
         if is_authenticated(headers, token):
             await self.app(scope, receive, send)
             return

@@ -44,6 +44,13 @@ def guarded_server(tmp_path_factory: pytest.TempPathFactory):
         yield client
 
 
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server without a token (the default)."""
+    with _client(tmp_path_factory.mktemp("open")) as client:
+        yield client
+
+
 @pytest.fixture
 def guarded(guarded_server: TestClient):
     guarded_server.cookies.clear()
@@ -137,9 +144,8 @@ def test_protected_reads(tmp_path: Path) -> None:
         assert client.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-def test_no_token_means_no_checks(tmp_path: Path) -> None:
-    with _client(tmp_path) as client:
-        assert client.post("/api/runs", json={"dataset": "nope", "method": "ae"}).status_code == 422
+def test_no_token_means_no_checks(open_server: TestClient) -> None:
+    assert open_server.post("/api/runs", json={"dataset": "nope", "method": "ae"}).status_code == 422
 
 
 def test_token_comparison() -> None:
@@ -199,3 +205,23 @@ def test_image_and_artifact_routes_never_leave_the_data_directory(tmp_path: Path
             assert response.status_code == 422, (name, response.status_code)
         assert sorted(os.listdir(tmp_path / "outside")) == []
         assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "outside", "outside.txt"]
+
+
+# ----- cross-site requests ------------------------------------------------------------------------
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1", "http://testserver.evil.example"])
+def test_cross_site_state_changes_are_refused_even_without_a_token(open_server: TestClient, origin: str) -> None:
+    # a form post (multipart: no CORS preflight) from another site's page cannot upload
+    response = open_server.post("/api/datasets", files={"file": ("a.zip", _png_zip({"a": 2, "b": 2}))},
+                                data={"name": "csrf"}, headers={"Origin": origin})
+    assert response.status_code == 403 and "cross-site" in response.json()["detail"]
+    response = open_server.post("/api/runs", json={"dataset": "digits", "method": "ae"}, headers={"Origin": origin})
+    assert response.status_code == 403
+    assert all(item["name"] != "csrf" for item in open_server.get("/api/datasets").json())
+    assert open_server.get("/api/runs", headers={"Origin": origin}).status_code == 200  # reads change nothing
+
+
+def test_same_site_and_originless_requests_pass(open_server: TestClient) -> None:
+    # the dashboard's own fetches carry Origin = this server; curl and the CLI send none
+    for headers in ({"Origin": "http://testserver"}, {}):
+        response = open_server.post("/api/runs", json={"dataset": "nope", "method": "ae"}, headers=headers)
+        assert response.status_code == 422, response.text
