@@ -539,6 +539,8 @@ function switchTab(name) {
     tab.setAttribute("aria-selected", String(selected));
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
   }
+  // Charts are drawn when their panel is visible: Plotly sizes a chart from its container.
+  if (name === "run" && state.run) renderRunTab();
 }
 
 // ----- scores and run tab ---------------------------------------------------------------------
@@ -590,7 +592,11 @@ async function renderRunTab() {
     const text = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(", ") || "—" : String(value);
     config.append(el("div", {}, el("dt", { text: humanName(key) }), el("dd", { text })));
   }
-  if (runTabRendered) return;
+  if ($("#panel-run").hidden) return;
+  if (runTabRendered) {
+    if (window.Plotly && $("#history-chart").data) window.Plotly.Plots.resize("history-chart");
+    return;
+  }
   runTabRendered = true;
   if (run.has_reconstructions) loadReconstructions();
   const history = run.history || [];

@@ -206,6 +206,7 @@ def test_new_clustering_from_the_page_appears_in_the_picker(server, page, traine
     assert len(run["clusterings"]) == before + 1
     newest = run["clusterings"][-1]
     assert newest["params"]["n_clusters"] == 4 and newest["status"] == "succeeded"
+    page.wait_for_function(f"window.__latentmap.map.points.clustering.id === '{newest['id']}'")
     assert page.locator("#clustering-select").input_value() == newest["id"]
     assert f"clustering={newest['id']}" in page.url
     assert page.evaluate("() => new Set(window.__latentmap.map.points.cluster).size") == 4
