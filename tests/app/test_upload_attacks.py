@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_FILES = 2000
+MAX_BYTES = 8 * 1024 * 1024
 MIB = 1024 * 1024
 # The server may grow by this much while it handles the bomb and the huge image (it holds at most the
 # upload on disk, one entry's bytes at a time and one decoded image of at most 4096 × 4096 pixels).
@@ -51,7 +52,8 @@ def _peak_rss_mib(pid: int) -> float:
 def server(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("uploads")
     port = _free_port()
-    env = {**os.environ, "LATENTMAP_WARM_UP": "false", "LATENTMAP_UPLOAD_MAX_FILES": str(MAX_FILES)}
+    env = {**os.environ, "LATENTMAP_WARM_UP": "false", "LATENTMAP_UPLOAD_MAX_FILES": str(MAX_FILES),
+           "LATENTMAP_UPLOAD_MAX_BYTES": str(MAX_BYTES)}
     env.pop("LATENTMAP_TOKEN", None)
     with open(root / "server.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--data-dir", str(root / "data"),
@@ -273,3 +275,11 @@ def test_not_a_zip_and_empty_archives(server: httpx.Client) -> None:
     response = _upload(server, "onlybad", _zip([("a.png", b"nope"), ("../b.png", _png())]))
     assert response.status_code == 422 and "no usable" in response.json()["detail"]
     assert "a.png: not a PNG or JPEG image" in response.json()["detail"]
+
+
+def test_an_upload_over_the_byte_limit_is_refused(server: httpx.Client) -> None:
+    root: Path = server.root  # type: ignore[attr-defined]
+    archive = _zip([("big/noise.bin", os.urandom(MAX_BYTES))], compression=zipfile.ZIP_STORED)
+    response = _upload(server, "toolarge", archive)
+    assert response.status_code == 413 and f"{MAX_BYTES:,} bytes" in response.json()["detail"]
+    assert not (root / "data/datasets/toolarge").exists()
