@@ -13,7 +13,7 @@ const COMMON_SPECS = [
   { name: "embedding_dim", type: "int", default: null, minimum: 1, maximum: 4096, help: "size of the code" },
   { name: "batch_size", type: "int", default: null, minimum: 1, maximum: 65536 },
   { name: "lr", type: "float", default: null, minimum: 0, exclusive_minimum: true, maximum: 10, help: "Adam step size" },
-  { name: "seed", type: "int", default: null, minimum: 0, maximum: 2147483647, placeholder: "0", help: "same seed, same numbers" },
+  { name: "seed", type: "int", default: null, minimum: 0, maximum: 2147483647, placeholder: "0", hideRange: true, help: "same seed, same numbers" },
 ];
 
 const state = {

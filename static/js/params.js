@@ -89,7 +89,7 @@ export function paramFields(container, specs, { idPrefix = "param", values = {},
       input.value = initial === null || initial === undefined ? "" : String(initial);
     }
     input.setAttribute("aria-describedby", `${hintId} ${errorId}`);
-    const hintParts = [spec.help, rangeText(spec)].filter(Boolean);
+    const hintParts = [spec.help, spec.hideRange ? "" : rangeText(spec)].filter(Boolean);
     const field = el(
       "div",
       { class: `field${spec.type === "bool" ? " field-check" : ""}`, dataset: { field: spec.name } },

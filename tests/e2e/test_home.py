@@ -110,6 +110,7 @@ def test_zip_upload_shows_its_report_and_becomes_selectable(server, page, tmp_pa
     assert len(skipped) == 1 and "notes.txt" in skipped[0]
     assert page.locator("#train-dataset").input_value() == "my-shapes"
     assert any(item["name"] == "my-shapes" for item in server.get("/api/datasets"))
+    report.scroll_into_view_if_needed()
     screenshot(page, "home-upload")
     # The same name again is refused on the name field, not as a generic failure.
     page.set_input_files("#upload-file", str(archive))
