@@ -1,7 +1,7 @@
 """Property-based fuzzing of the whole HTTP API from its own OpenAPI schema (schemathesis, in-process
 over ASGI): no request may get a 5xx, and every response must match its declared status codes and
 schema. The app is the real one (real SQLite registry, a real worker process); a finished digits run
-with a projection and a clustering is made first, and about half of the generated requests aim at
+with a projection and a clustering is made first (in this process, as the CLI makes runs), and about half of the generated requests aim at
 its real ids so the fuzzing reaches past the 404s.
 
 Bounded: FUZZ_EXAMPLES examples per operation (env LATENTMAP_FUZZ_EXAMPLES, default 6).
@@ -13,7 +13,6 @@ import itertools
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -37,23 +36,35 @@ _turn = itertools.count()
 SENT: collections.Counter[str] = collections.Counter()  # status class -> requests sent
 
 
+def _seed_run(client: TestClient) -> dict:
+    """A finished 1-epoch digits run with a PCA map and a k-means clustering, made in this process the
+    way `latentmap train/project/cluster` make them (no wait for the worker to start)."""
+    from app import catalog, tasks
+    from app.dataset_source import open_dataset
+
+    registry = client.app.state.registry
+    loaded = open_dataset("digits", registry, None)
+    config = catalog.train_config("digits", "ae", loaded.image_shape, len(loaded), {"epochs": 1}, {})
+
+    def run_here(job, **extra) -> None:  # noqa: ANN001, ANN003
+        final = tasks.run_job(tasks.JobContext(registry=registry, job=job, data_dir=DATA_DIR, **extra))
+        assert final.status == "succeeded", final.error
+
+    run_id, job = tasks.queue_training(registry, config, DATA_DIR, status="running", worker_pid=os.getpid())
+    run_here(job, dataset=loaded)
+    run_here(tasks.queue_projection(registry, run_id, "pca", catalog.validate_projection("pca", {}), 0,
+                                    status="running", worker_pid=os.getpid())[1])
+    run_here(tasks.queue_clustering(registry, run_id, "kmeans", catalog.validate_clustering("kmeans", {"n_clusters": 10}),
+                                    "embedding", 0, status="running", worker_pid=os.getpid())[1])
+    return client.get(f"/api/runs/{run_id}").json()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def running_app():
     """The app's lifespan (registry, worker) for the whole module, and one finished run to aim at."""
     with TestClient(app) as client:
-        created = client.post("/api/runs", json={"dataset": "digits", "method": "ae", "epochs": 1})
-        assert created.status_code == 202, created.text
-        run_id = created.json()["run_id"]
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            run = client.get(f"/api/runs/{run_id}").json()
-            analyses = run["projections"] + run["clusterings"]
-            if len(analyses) >= 2 and all(item["status"] == "succeeded" for item in analyses):
-                break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"the seed run did not finish: {run}")
-        REAL.update(run_id=run_id, job_id=run["job_id"], projection=run["projections"][0]["id"],
+        run = _seed_run(client)
+        REAL.update(run_id=run["id"], job_id=run["job_id"], projection=run["projections"][0]["id"],
                     clustering=run["clusterings"][0]["id"], a=run["clusterings"][0]["id"],
                     b=run["clusterings"][0]["id"], name="digits", index="3", i="3")
         yield client
