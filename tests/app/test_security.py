@@ -225,3 +225,72 @@ def test_same_site_and_originless_requests_pass(open_server: TestClient) -> None
     for headers in ({"Origin": "http://testserver"}, {}):
         response = open_server.post("/api/runs", json={"dataset": "nope", "method": "ae"}, headers=headers)
         assert response.status_code == 422, response.text
+
+
+# ----- the login page in a real browser against a real server --------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_browser_login_sets_a_cookie_scripts_cannot_read(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "LATENTMAP_TOKEN": TOKEN, "LATENTMAP_WARM_UP": "false"}
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--data-dir", str(tmp_path / "data"),
+                               "--port", str(port)], cwd=Path(__file__).resolve().parents[2], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if httpx.get(base + "/api/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        post = "(body) => fetch('/api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)}).then(async (r) => [r.status, await r.text()])"
+        with playwright_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"])
+            try:
+                page = browser.new_page()
+                page.goto(base + "/")
+                status, text = page.evaluate(post, {"dataset": "nope", "method": "ae"})
+                assert status == 401 and "/login" in text
+                page.goto(base + "/login?next=/runs/r1")
+                page.fill("input[name=token]", "wrong")
+                page.click("button[type=submit]")
+                assert "not this server's token" in page.inner_text("main")
+                page.fill("input[name=token]", TOKEN)
+                page.click("button[type=submit]")
+                page.wait_for_url(base + "/runs/r1")
+                [cookie] = [c for c in page.context.cookies() if c["name"] == COOKIE_NAME]
+                assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != TOKEN
+                assert COOKIE_NAME not in page.evaluate("document.cookie")  # scripts cannot read it
+                status, text = page.evaluate(post, {"dataset": "nope", "method": "ae"})
+                assert status == 422 and "nope" in text  # past the guard: the route judged the input
+            finally:
+                browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+        log.close()
