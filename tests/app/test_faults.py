@@ -327,3 +327,31 @@ def test_idle_worker_killed_then_server_shuts_down(servers) -> None:
     # shutdown does not hang on the dead worker (uvicorn re-raises SIGTERM once it has shut down cleanly)
     assert server.process.wait(20) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in server.log_text()
+
+
+def test_reconcile_tells_a_reused_pid_from_a_live_job(tmp_path: Path) -> None:
+    """At start-up a running job whose pid now belongs to a process that started after the job is
+    interrupted; one whose process is still the one that started it (e.g. a CLI `latentmap train`) stays."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.registry import Registry
+    from app.settings import Settings
+
+    registry = Registry(tmp_path / "data" / "latentmap.sqlite3").open()
+    stale_job = registry.create_job("train", "r-stale", {"config": {}}, status="running", worker_pid=None)
+    time.sleep(1.5)  # /proc start times are only as precise as the boot time (1 s)
+    newcomer = subprocess.Popen(["sleep", "60"])  # started after the job: a reused pid
+    live = subprocess.Popen(["sleep", "60"])
+    time.sleep(1.5)
+    live_job = registry.create_job("train", "r-live", {"config": {}}, status="running", worker_pid=live.pid)
+    with registry._transaction() as connection:  # the stale job recorded the pid the newcomer has now
+        connection.execute("UPDATE jobs SET worker_pid = ? WHERE id = ?", (newcomer.pid, stale_job.id))
+    try:
+        with TestClient(create_app(Settings(data_dir=tmp_path / "data", warm_up=False))) as client:
+            assert client.get(f"/api/jobs/{stale_job.id}").json()["status"] == "interrupted"
+            assert client.get(f"/api/jobs/{live_job.id}").json()["status"] == "running"
+    finally:
+        for process in (newcomer, live):
+            process.kill()
+            process.wait()
