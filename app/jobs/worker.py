@@ -69,6 +69,8 @@ def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, war
         from ml.analysis import warm_up as warm_up_analysis
 
         warm_up_analysis(Path(data_dir) / "numba-cache")
+        # torch and the models load in seconds: pay that here too, not inside the first training job
+        import ml.training  # noqa: F401
     ready.set()
     registry = Registry(Path(registry_path))
     pid = os.getpid()
