@@ -183,6 +183,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(settings.host) and not settings.token and not args.insecure:
         raise UsageError(f"refusing to listen on {settings.host!r} without a token: set LATENTMAP_TOKEN"
                          f" (or pass --insecure to expose an unprotected server)")
+    if settings.allowed_hosts is None and is_loopback(settings.host):
+        # A web page whose domain is re-pointed at 127.0.0.1 (DNS rebinding) sends its own name as Host.
+        settings = settings.model_copy(update={"allowed_hosts": sorted({"127.0.0.1", "localhost", "::1", settings.host})})
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 

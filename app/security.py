@@ -9,6 +9,8 @@ login page, /static and the Plotly bundle are always open so the login page can 
 
 Whatever the token, a state-changing request that a browser sends from another site (its Origin
 header names another host) is refused with 403: a page elsewhere cannot post to a local server.
+With `allowed_hosts` (set by `latentmap serve` on a loopback address) a request whose Host header
+names another host is refused with 400, which stops DNS-rebinding pages from reading or writing.
 
 Written as a plain ASGI middleware (not BaseHTTPMiddleware) so streamed responses such as the
 job events (server-sent events) pass through untouched.
@@ -90,6 +92,15 @@ def is_cross_site(headers: dict[bytes, bytes]) -> bool:
     return urlsplit(origin.decode("latin-1").strip().lower()).netloc != host or not host
 
 
+def host_allowed(headers: dict[bytes, bytes], allowed: list[str]) -> bool:
+    """Whether the Host header names one of `allowed` (any port). Refusing other names stops DNS
+    rebinding: a page on evil.example re-pointed at 127.0.0.1 is same-origin with itself, so only
+    its Host header (evil.example) gives it away."""
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in {item.lower().strip("[]") for item in allowed}
+
+
 def needs_token(method: str, path: str, protect_reads: bool) -> bool:
     """Whether a request must carry the token (when one is configured)."""
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
@@ -121,6 +132,11 @@ class TokenMiddleware:
         token = settings.token
         method, path = scope["method"], scope["path"]
         headers = dict(scope.get("headers") or [])
+        if settings.allowed_hosts and not host_allowed(headers, settings.allowed_hosts):
+            message = (f"this server answers to {', '.join(settings.allowed_hosts)}, not to Host"
+                       f" {headers.get(b'host', b'').decode('latin-1')!r} (set LATENTMAP_ALLOWED_HOSTS to add names)")
+            await Response(json.dumps({"detail": message}), status_code=400, media_type="application/json")(scope, receive, send)
+            return
         if method.upper() not in SAFE_METHODS and is_cross_site(headers):
             message = ("cross-site request refused: this server accepts changes only from its own pages"
                        f" (Origin {headers[b'origin'].decode('latin-1')!r} is not this server)")

@@ -262,6 +262,9 @@ def test_browser_login_sets_a_cookie_scripts_cannot_read(tmp_path: Path) -> None
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
+        # `latentmap serve` on 127.0.0.1 answers only to loopback names (DNS rebinding)
+        assert httpx.get(base + "/api/health", headers={"Host": "evil.example"}).status_code == 400
+        assert httpx.get(base + "/api/health", headers={"Host": f"localhost:{port}"}).status_code == 200
         post = "(body) => fetch('/api/runs', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)}).then(async (r) => [r.status, await r.text()])"
         with playwright_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
@@ -294,3 +297,17 @@ def test_browser_login_sets_a_cookie_scripts_cannot_read(tmp_path: Path) -> None
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(5)
         log.close()
+
+
+# ----- DNS rebinding -------------------------------------------------------------------------------
+def test_only_allowed_host_names_are_answered(tmp_path: Path) -> None:
+    with _client(tmp_path, allowed_hosts=["127.0.0.1", "localhost", "::1"]) as client:
+        for host in ("127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "127.0.0.1"):
+            assert client.get("/api/runs", headers={"Host": host}).status_code == 200, host
+        for host in ("evil.example:8000", "evil.example", "127.0.0.1.evil.example", "localhost.evil.example:8000", ""):
+            response = client.get("/api/runs", headers={"Host": host})
+            assert response.status_code == 400, host
+            assert "LATENTMAP_ALLOWED_HOSTS" in response.json()["detail"]
+        response = client.post("/api/runs", json={"dataset": "digits", "method": "ae"},
+                               headers={"Host": "evil.example:8000", "Origin": "http://evil.example:8000"})
+        assert response.status_code == 400  # a rebound page is same-origin with itself: its Host gives it away
