@@ -23,6 +23,23 @@ function markerSize(n) {
   return 2.8;
 }
 
+/** [min, max] of x and y, padded by 4% (a point on the edge stays whole), for the axis ranges. */
+function extentOf(x, y) {
+  const range = (values) => {
+    let low = Infinity;
+    let high = -Infinity;
+    for (let i = 0; i < values.length; i += 1) {
+      const v = values[i];
+      if (v < low) low = v;
+      if (v > high) high = v;
+    }
+    if (!Number.isFinite(low)) return [-1, 1];
+    const pad = (high - low || 1) * 0.04;
+    return [low - pad, high + pad];
+  };
+  return { x: range(x), y: range(y) };
+}
+
 /** Indices (Int32Array) of every point whose code is `code`, for every code present. */
 function groupByCode(codes) {
   const counts = new Map();
@@ -70,6 +87,7 @@ export class MapView {
     this.points = points;
     this.coloring = coloring;
     this.viewKey = viewKey;
+    this.extent = extentOf(points.x, points.y);
     this.highlighted = null;
     this.focused = null;
     await this.render();
@@ -100,7 +118,9 @@ export class MapView {
   }
 
   async resetView() {
-    if (this.Plotly && this.drawnOnce) await this.Plotly.relayout(this.container, { "xaxis.autorange": true, "yaxis.autorange": true });
+    if (this.Plotly && this.drawnOnce) {
+      await this.Plotly.relayout(this.container, { "xaxis.range": this.extent.x.slice(), "yaxis.range": this.extent.y.slice() });
+    }
   }
 
   async clearSelection() {
@@ -210,9 +230,11 @@ export class MapView {
       margin: { l: 8, r: 8, t: 8, b: 8 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "#ffffff",
-      xaxis: { visible: false, showgrid: false, zeroline: false },
-      // No locked aspect ratio: a PCA map is often far wider than tall, and would be a thin strip.
-      yaxis: { visible: false, showgrid: false, zeroline: false },
+      // Ranges we computed once: Plotly's autorange would scan every point of every trace again
+      // (a few hundred ms at 70,000 points). No locked aspect ratio: a PCA map is often far wider
+      // than tall, and would be a thin strip.
+      xaxis: { visible: false, showgrid: false, zeroline: false, autorange: false, range: this.extent.x.slice() },
+      yaxis: { visible: false, showgrid: false, zeroline: false, autorange: false, range: this.extent.y.slice() },
       legend: {
         itemsizing: "constant",
         bgcolor: "rgba(255,255,255,0)",

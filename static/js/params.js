@@ -104,9 +104,13 @@ export function paramFields(container, specs, { idPrefix = "param", values = {},
       setError(field, input, result.error);
       return result;
     };
-    input.addEventListener(spec.type === "bool" || input.tagName === "SELECT" ? "change" : "blur", () => {
-      if (input.value !== "" || field.classList.contains("has-error")) validate();
+    input.addEventListener(spec.type === "bool" || input.tagName === "SELECT" ? "change" : "blur", (event) => {
       if (onChange) onChange(spec.name);
+      if (input.value === "" && !field.classList.contains("has-error")) return;
+      // Leaving the field for a submit button: the submit checks everything anyway. Otherwise wait
+      // a moment, so a message that pushes the button down cannot make the click miss it.
+      if (event.relatedTarget && event.relatedTarget.type === "submit") return;
+      setTimeout(validate, 150);
     });
     input.addEventListener("input", () => {
       if (field.classList.contains("has-error")) validate();

@@ -1,0 +1,72 @@
+"""The page shells and the vendored Plotly over plain HTTP from the real server (no browser needed)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+def test_plotly_is_the_installed_package_file_cached_for_a_year(server):
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    installed = (Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js").read_bytes()
+    page = fetch(server.url + "/runs/rabc")[2].decode()
+    url = re.search(r'data-plotly-url="([^"]+)"', page).group(1)
+    assert url.startswith("/vendor/plotly.min.js?v=")
+
+    status, headers, body = fetch(server.url + url, {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == installed
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert headers["content-type"].startswith("text/javascript")
+    status, headers, body = fetch(server.url + url)
+    assert status == 200 and body == installed and "content-encoding" not in headers
+    etag = headers["etag"]
+    assert etag == '"' + hashlib.sha256(installed).hexdigest()[:20] + '"'
+    assert fetch(server.url + url, {"If-None-Match": etag})[0] == 304
+    assert fetch(server.url + url, method="HEAD")[0] == 200
+
+
+@pytest.mark.parametrize("path, title", [("/", "Runs"), ("/runs/r123", "Run r123"), ("/runs/r123/compare?a=c1&b=c2", "Compare clusterings")])
+def test_pages_render_with_local_assets_only(server, path, title):
+    status, headers, body = fetch(server.url + path)
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    html = body.decode()
+    assert f"<title>{title}" in html
+    # Every script and stylesheet comes from this server: the dashboard works offline.
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert not url.startswith(("http:", "https:", "//")), url
+    for url in re.findall(r'<script[^>]+src="([^"]+)"', html) + re.findall(r'<link rel="stylesheet" href="([^"]+)"', html):
+        assert fetch(server.url + url)[0] == 200, url
+
+
+def test_run_id_in_a_page_is_text(server):
+    status, _, body = fetch(server.url + "/runs/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    html = body.decode()
+    assert status == 200
+    assert "<img src=x onerror=alert(1)>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'href="/runs/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"' in html
+
+
+def test_no_template_or_script_uses_a_cdn():
+    for path in list((REPO / "templates").rglob("*.html")) + list((REPO / "static").rglob("*.js")):
+        text = path.read_text()
+        assert "cdn." not in text and "unpkg" not in text and "jsdelivr" not in text, path
