@@ -79,7 +79,7 @@ function runRow(run) {
     el(
       "td",
       { class: "row-actions" },
-      el("a", { class: "button small ghost", href, text: ACTIVE.has(run.status) ? "Watch" : "Open map" }),
+      el("a", { class: "button small ghost", href, text: ACTIVE.has(run.status) ? "Watch" : run.status === "succeeded" ? "Open map" : "Open" }),
       el("button", {
         type: "button",
         class: "button small ghost danger",
