@@ -358,10 +358,9 @@ class Registry:
                 "UPDATE jobs SET status = 'running', started = ?, worker_pid = ?, progress = 0 WHERE id = ?",
                 (time.time(), worker_pid, row["id"]),
             )
-        job = self.get_job(row["id"])
-        if job is not None:
-            self.mirror_job_status(job, "running")
-        return job
+            claimed = connection.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
+            _mirror(connection, _job(claimed), "running")
+        return _job(claimed)
 
     def set_progress(self, job_id: str, progress: float, metrics: dict[str, Any]) -> None:
         with self._transaction() as connection:
@@ -401,16 +400,22 @@ class Registry:
         return job
 
     def finish_job(self, job_id: str, status: str, error: str | None = None, *, only_if_running: bool = True) -> Job | None:
-        """Set a final status; returns the job, or None when it was no longer running (someone else finished it)."""
+        """Set a final status; returns the job, or None when it was no longer running (someone else finished it).
+
+        The job and the row it makes (run, projection or clustering) change in one transaction, so no
+        reader sees a succeeded job next to a run that is still running.
+        """
         assert status in FINISHED
         with self._transaction() as connection:
             query = "UPDATE jobs SET status = ?, error = ?, finished = ?" + (", progress = 1" if status == "succeeded" else "")
             query += " WHERE id = ?" + (" AND status = 'running'" if only_if_running else "")
             changed = connection.execute(query, (status, error, time.time(), job_id)).rowcount
-        job = self.get_job(job_id)
-        if not changed or job is None:
+            row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if changed and row is not None:
+                _mirror(connection, _job(row), status)
+        if not changed or row is None:
             return None
-        self.mirror_job_status(job, status)
+        job = _job(row)
         if status != "succeeded":
             self._fail_dependents(job)
         return job
@@ -429,10 +434,8 @@ class Registry:
 
     def mirror_job_status(self, job: Job, status: str) -> None:
         """Keep the run / projection / clustering row in step with the job that makes it."""
-        if job.kind == "train":
-            self.update_run(job.run_id, status=status)
-        elif job.target_id is not None:
-            self.update_analysis("projections" if job.kind == "project" else "clusterings", job.target_id, status)
+        with self._transaction() as connection:
+            _mirror(connection, job, status)
 
     def _fail_dependents(self, job: Job) -> None:
         for dependent in self.list_jobs(statuses=("queued",)):
@@ -456,6 +459,14 @@ class Registry:
             if self.finish_job(job.id, "interrupted", "the process running this job stopped (server restart)") is not None:
                 interrupted.append(job)
         return interrupted
+
+
+def _mirror(connection: sqlite3.Connection, job: Job, status: str) -> None:
+    if job.kind == "train":
+        connection.execute("UPDATE runs SET status = ? WHERE id = ?", (status, job.run_id))
+    elif job.target_id is not None:
+        table = "projections" if job.kind == "project" else "clusterings"
+        connection.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, job.target_id))
 
 
 def _dataset(row: sqlite3.Row) -> DatasetRecord:
