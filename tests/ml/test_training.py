@@ -121,5 +121,6 @@ def test_thread_count_is_fixed_by_the_settings_and_recorded(digits: ImageDataset
     assert json.loads((tmp_path / "mlp" / artifacts.CONFIG).read_text())["torch_threads"] == 1
     assert torch.load(tmp_path / "mlp" / artifacts.CHECKPOINT, weights_only=True)["torch_threads"] == 1
     monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "2")
-    train(config(epochs=1), digits, tmp_path / "env")
+    tiny = ImageDataset(name="digits", images=digits.images[:64], labels=digits.labels[:64])
+    train(config(epochs=1), tiny, tmp_path / "env")
     assert json.loads((tmp_path / "env" / artifacts.CONFIG).read_text())["torch_threads"] == 2
