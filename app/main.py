@@ -5,9 +5,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app import catalog
 from app.dataset_cache import DatasetCache
 from app.errors import install_error_handlers
 from app.jobs import LocalJobRunner
@@ -80,6 +82,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.runner = runner
     app.state.datasets = DatasetCache(registry, settings.datasets_dir, settings.dataset_cache_size)
     runner.start()
+    # While the workers warm up: load the method registries (they import torch) so the first
+    # POST /api/runs does not pay for it.
+    await anyio.to_thread.run_sync(catalog.describe_methods)
     try:
         yield
     finally:
