@@ -17,11 +17,12 @@ class Autoencoder(Method):
 
     name = "ae"
     label = "Autoencoder"
+    per_sample = False  # True: an encoder without batch normalisation (see build_encoder)
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)
         self.encoder_name = resolve_encoder(encoder, image_shape)
-        self.encoder = build_encoder(self.encoder_name, image_shape, embedding_dim)
+        self.encoder = build_encoder(self.encoder_name, image_shape, embedding_dim, per_sample=self.per_sample)
         self.decoder = build_decoder(self.encoder_name, image_shape, embedding_dim)
 
     def corrupt(self, images: torch.Tensor) -> torch.Tensor:
@@ -71,6 +72,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     name = "cae"
     label = "Contractive autoencoder"
+    per_sample = True
     params = ParamSchema((ParamSpec("contractive_weight", float, 1e-3, "weight of the encoder-Jacobian penalty", minimum=0.0, maximum=10.0),))
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:

@@ -29,6 +29,8 @@ class SimCLR(Method):
     defaults = {"epochs": 10, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
     # On the digits, kNN accuracy peaks around 20–30 epochs (0.975 / 0.972) and drifts down to 0.967 by 100.
     small_defaults = {"epochs": 30, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
+    # Fashion-MNIST: 512 images (1,024 views) per batch give more negatives; ~1,500 images/s on one core.
+    mlp_defaults = {"epochs": 15, "lr": 2e-3, "batch_size": 512, "embedding_dim": 32}
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)

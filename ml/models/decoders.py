@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ml.models.encoders import ImageShape, resolve_encoder
+from ml.models.encoders import ImageShape, mlp_hidden, resolve_encoder
 
 
 class MLPDecoder(nn.Module):
@@ -67,7 +67,7 @@ def build_decoder(encoder: str, image_shape: ImageShape, embedding_dim: int) -> 
     """
     name = resolve_encoder(encoder, image_shape)
     if name == "mlp":
-        return MLPDecoder(image_shape, embedding_dim)
+        return MLPDecoder(image_shape, embedding_dim, hidden=mlp_hidden(image_shape)[::-1])
     if name == "conv":
         return MLPDecoder(image_shape, embedding_dim, hidden=(256, 512))
     return ConvDecoder(image_shape, embedding_dim)

@@ -61,7 +61,7 @@ def metrics_history(run_dir) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    ("shape", "encoder", "expected"), [((1, 8, 8), "auto", "mlp"), ((1, 28, 28), "auto", "conv"), ((3, 32, 32), "auto", "conv"), ((3, 32, 32), "resnet18", "resnet18")]
+    ("shape", "encoder", "expected"), [((1, 8, 8), "auto", "mlp"), ((1, 28, 28), "auto", "mlp"), ((1, 28, 28), "conv", "conv"), ((1, 32, 32), "auto", "conv"), ((3, 32, 32), "auto", "conv"), ((3, 32, 32), "resnet18", "resnet18")]
 )
 def test_encoders_and_decoders_have_the_right_shapes(shape: tuple[int, int, int], encoder: str, expected: str) -> None:
     assert resolve_encoder(encoder, shape) == expected
@@ -73,6 +73,29 @@ def test_encoders_and_decoders_have_the_right_shapes(shape: tuple[int, int, int]
     assert rebuilt.shape == (2, *shape) and 0 <= rebuilt.min() and rebuilt.max() <= 1
     with pytest.raises(ParamError, match="unknown encoder"):
         resolve_encoder("vgg", shape)
+
+
+def test_the_28px_mlp_is_wide_with_batch_norm_except_for_the_contractive_autoencoder() -> None:
+    torch.manual_seed(0)
+    encoder = build_encoder("auto", (1, 28, 28), 6)
+    assert [layer.out_features for layer in encoder.net if isinstance(layer, torch.nn.Linear)] == [1024, 512, 6]
+    assert sum(isinstance(layer, torch.nn.BatchNorm1d) for layer in encoder.net) == 2
+    assert not any(isinstance(layer, torch.nn.BatchNorm1d) for layer in build_encoder("auto", (1, 8, 8), 6).net)
+    assert not any(isinstance(layer, torch.nn.BatchNorm1d) for layer in METHODS["cae"]((1, 28, 28), 6).encoder.net)
+    decoder = build_decoder("auto", (1, 28, 28), 6)
+    assert [layer.out_features for layer in decoder.net if isinstance(layer, torch.nn.Linear)] == [512, 1024, 784]
+    # In eval mode batch norm uses its running statistics: an image's embedding does not depend on its batch.
+    encoder.eval()
+    images = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(encoder(images)[:2], encoder(images[:2]))
+
+
+def test_defaults_depend_on_the_image_size() -> None:
+    assert METHODS["dae"].defaults_for((1, 8, 8), 1797) == METHODS["dae"].small_defaults
+    assert METHODS["dae"].defaults_for((1, 28, 28), 60000) == METHODS["dae"].mlp_defaults
+    assert METHODS["dae"].defaults_for((3, 32, 32), 50000) == METHODS["dae"].defaults
+    assert METHODS["simclr"].defaults_for((1, 28, 28), 60000)["batch_size"] == 512
+    assert METHODS["dae"].defaults_for((1, 28, 28), 1000) == METHODS["dae"].small_defaults
 
 
 def test_methods_embed_before_the_head_and_only_autoencoders_reconstruct() -> None:
