@@ -32,11 +32,18 @@ def clusterings() -> dict[str, Any]:
     return CLUSTERINGS
 
 
-def describe_methods() -> dict[str, Any]:
-    """The /api/methods payload: every method's label, parameter specs and defaults."""
+def describe_methods(dataset_shape: tuple[tuple[int, int, int], int] | None = None) -> dict[str, Any]:
+    """The /api/methods payload: every method's label, parameter specs and defaults.
+
+    `dataset_shape` = ((C, H, W), n_images) gives each training method's defaults for that dataset;
+    without it, the defaults for 28/32 px images.
+    """
+    def defaults(cls: Any) -> dict[str, Any]:
+        return dict(cls.defaults_for(*dataset_shape) if dataset_shape else cls.defaults)
+
     return {
         "training": {
-            name: {"label": getattr(cls, "label", name), "params": cls.params.describe(), "defaults": dict(cls.defaults)}
+            name: {"label": getattr(cls, "label", name), "params": cls.params.describe(), "defaults": defaults(cls)}
             for name, cls in training_methods().items()
         },
         "projections": {name: {"label": getattr(cls, "label", name), "params": cls.params.describe()}
@@ -74,10 +81,11 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
     for name, value in given.items():
         if value is not None:
             config[name] = value
-    for name in ("epochs", "embedding_dim", "batch_size"):
+    # Batch statistics (batch norm, NT-Xent's negatives) need at least two images per batch.
+    for name, minimum in (("epochs", 1), ("embedding_dim", 1), ("batch_size", 2)):
         value = config.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParamError(f"{name} must be a whole number >= 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ParamError(f"{name} must be a whole number >= {minimum}, got {value!r}")
     lr = config.get("lr")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= 10:
         raise ParamError(f"lr must be a number in (0, 10], got {lr!r}")

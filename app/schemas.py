@@ -79,7 +79,7 @@ class RunCreate(BaseModel):
     method: str = Field(min_length=1, examples=["ae"])
     epochs: int | None = Field(default=None, ge=1, le=10_000, description="Default: the method's default for the dataset.")
     embedding_dim: int | None = Field(default=None, ge=1, le=4096)
-    batch_size: int | None = Field(default=None, ge=1, le=65_536)
+    batch_size: int | None = Field(default=None, ge=2, le=65_536)
     lr: float | None = Field(default=None, gt=0, le=10)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     encoder: str | None = Field(default=None, description="auto (by image size), mlp, conv or resnet18")

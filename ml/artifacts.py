@@ -69,7 +69,12 @@ def write_npz(path: Path, **arrays: np.ndarray) -> Path:
 def write_torch(path: Path, state: Any) -> Path:
     import torch  # imported here so that modules reading JSON artifacts do not pay for torch
 
-    return write_atomic(path, lambda handle: torch.save(state, handle))
+    # Serialise to memory first: torch.save streaming into a file that hits a full disk (or a file
+    # size limit) fails with an unreadable "[enforce fail at inline_container.cc]"; a plain write
+    # of the bytes fails with the OS's own words ("No space left on device").
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return write_bytes(path, buffer.getbuffer())
 
 
 def _json_default(value: Any) -> Any:

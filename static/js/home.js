@@ -11,7 +11,7 @@ import { paramFields, setError } from "./params.js";
 const COMMON_SPECS = [
   { name: "epochs", type: "int", default: null, minimum: 1, maximum: 10000, help: "passes over the data" },
   { name: "embedding_dim", type: "int", default: null, minimum: 1, maximum: 4096, help: "size of the code" },
-  { name: "batch_size", type: "int", default: null, minimum: 1, maximum: 65536 },
+  { name: "batch_size", type: "int", default: null, minimum: 2, maximum: 65536 },
   { name: "lr", type: "float", default: null, minimum: 0, exclusive_minimum: true, maximum: 10, help: "Adam step size" },
   { name: "seed", type: "int", default: null, minimum: 0, maximum: 2147483647, placeholder: "0", hideRange: true, help: "same seed, same numbers" },
 ];
@@ -22,6 +22,7 @@ const state = {
   methodFields: null,
   commonFields: null,
   runs: [],
+  defaultsFor: null, // the dataset whose training defaults state.methods holds
   followers: new Map(), // job id → follower
   live: new Map(), // run id → latest job progress
 };
@@ -198,10 +199,36 @@ function buildMethodFields() {
   fieldset.hidden = specs.length === 0;
   $("#method-params-legend").textContent = info ? `${info.label} settings` : "Method settings";
   state.methodFields = paramFields($("#method-params-fields"), specs, { idPrefix: "method" });
+  showDefaults();
+}
+
+// The shared fields stay empty (= the method's default for the dataset); their placeholders and
+// the hint show what that default is for the chosen dataset and method.
+function showDefaults() {
+  const info = state.methods && state.methods.training[methodSelect.value];
   const defaults = (info && info.defaults) || {};
+  for (const spec of COMMON_SPECS) {
+    const input = $(`#train-${spec.name}`);
+    if (input && spec.name in defaults) input.placeholder = String(defaults[spec.name]);
+  }
+  const forWhat = state.defaultsFor ? `Defaults for ${state.defaultsFor}` : "Defaults for 28/32 px images";
   $("#train-method-hint").textContent = Object.keys(defaults).length
-    ? `Defaults for 28/32 px images: ${Object.entries(defaults).map(([key, value]) => `${key} ${value}`).join(", ")}`
+    ? `${forWhat}: ${Object.entries(defaults).map(([key, value]) => `${key} ${value}`).join(", ")}`
     : "";
+}
+
+async function loadDefaults() {
+  const name = datasetSelect.value;
+  if (!name || !state.methods) return;
+  try {
+    const methods = await api.get(`/api/methods?dataset=${enc(name)}`);
+    if (datasetSelect.value !== name) return; // the choice changed while this was loading
+    state.methods.training = methods.training;
+    state.defaultsFor = name;
+  } catch {
+    state.defaultsFor = null; // keep the generic defaults; submitting still uses the dataset's own
+  }
+  showDefaults();
 }
 
 function formError(message) {
@@ -368,7 +395,10 @@ async function start() {
   state.commonFields = paramFields($("#common-params-fields"), COMMON_SPECS, { idPrefix: "train" });
   trainForm.addEventListener("submit", submitTrain);
   trainForm.addEventListener("reset", resetTrainForm);
-  datasetSelect.addEventListener("change", describeDataset);
+  datasetSelect.addEventListener("change", () => {
+    describeDataset();
+    loadDefaults();
+  });
   methodSelect.addEventListener("change", buildMethodFields);
   uploadForm.addEventListener("submit", submitUpload);
   $("#upload-file").addEventListener("change", () => {
@@ -386,6 +416,7 @@ async function start() {
   if (datasets.status === "fulfilled") {
     state.datasets = datasets.value;
     datasetOptions(state.datasets, new URLSearchParams(location.search).get("dataset") || "digits");
+    await loadDefaults();
   } else {
     formError(`Datasets could not be loaded: ${datasets.reason.message}`);
   }

@@ -46,6 +46,19 @@ def test_methods_describe_every_form(api: TestClient) -> None:
     assert body["training"]["ae"]["defaults"]["epochs"] >= 1
 
 
+def test_methods_give_defaults_for_a_dataset(api: TestClient) -> None:
+    from ml.datasets import load_dataset
+    from ml.methods import METHODS
+
+    digits = load_dataset("digits")
+    body = api.get("/api/methods", params={"dataset": "digits"}).json()
+    for name, cls in METHODS.items():
+        assert body["training"][name]["defaults"] == cls.defaults_for(digits.image_shape, len(digits))
+    assert body["training"]["ae"]["defaults"] != api.get("/api/methods").json()["training"]["ae"]["defaults"]
+    refused = api.get("/api/methods", params={"dataset": "no-such-set"})
+    assert refused.status_code == 422 and "no-such-set" in refused.json()["detail"]
+
+
 def test_openapi_documents_every_contract_endpoint(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     for path, method in [("/api/health", "get"), ("/api/datasets", "post"), ("/api/datasets/{name}/images/{index}", "get"),

@@ -310,9 +310,7 @@ def test_disk_write_failure_fails_the_job_cleanly(servers, tmp_path: Path) -> No
     assert server.client.get("/api/health").json()["workers_alive"] == 1
     response = server.client.post(f"/api/jobs/{job_id}/resume")
     assert response.status_code == 409 and "checkpoint" in response.json()["detail"]
-    if "File too large" not in job["error"] and "No space" not in job["error"]:
-        pytest.xfail(f"the reason is not readable yet: {job['error']!r} (ml/artifacts.write_torch streams torch.save"
-                     " into the file, so the failed write surfaces as a PyTorch RuntimeError; see RELIABILITY.md)")
+    assert "File too large" in job["error"] or "No space" in job["error"], job["error"]
 
 
 def test_idle_worker_killed_then_server_shuts_down(servers) -> None:

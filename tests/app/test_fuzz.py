@@ -106,8 +106,6 @@ def test_api_never_fails_and_matches_its_schema(case: schemathesis.Case) -> None
                                               response_schema_conformance])
 
 
-@pytest.mark.xfail(reason="app/catalog.train_config accepts batch_size=1 while ml TrainConfig.validated() needs >= 2:"
-                          " POST /api/runs answers 202 and the job then fails; see RELIABILITY.md", strict=False)
 def test_accepted_runs_did_not_fail_validation_later(running_app: TestClient) -> None:
     """What POST /api/runs accepted (202) must not fail later for a reason the request could have been refused for."""
     import re

@@ -11,6 +11,11 @@ def test_invalid_value_is_shown_inline_and_creates_no_run(server, page):
     page.goto(server.url + "/")
     page.wait_for_selector("#train-form[data-ready='1']")
     page.select_option("#train-method", "dae")
+    # The empty shared fields show the method's defaults for the chosen dataset (8×8 digits).
+    digits_defaults = server.get("/api/methods?dataset=digits")["training"]["dae"]["defaults"]
+    page.wait_for_function("document.querySelector('#train-method-hint').textContent.startsWith('Defaults for digits')")
+    assert page.locator("#train-epochs").get_attribute("placeholder") == str(digits_defaults["epochs"])
+    assert page.locator("#train-batch_size").get_attribute("placeholder") == str(digits_defaults["batch_size"])
     page.fill("#train-epochs", "0")
     page.fill("#train-lr", "fast")
     page.fill("#method-noise_std", "5")  # the spec allows 0 – 2
