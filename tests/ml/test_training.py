@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from ml import artifacts
 from ml.datasets import ImageDataset, load_dataset
 from ml.params import ParamError
 from ml.progress import Stopped
-from ml.training import TrainConfig, train
+from ml.training import TrainConfig, configure_threads, train
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +125,16 @@ def test_thread_count_is_fixed_by_the_settings_and_recorded(digits: ImageDataset
     tiny = ImageDataset(name="digits", images=digits.images[:64], labels=digits.labels[:64])
     train(config(epochs=1), tiny, tmp_path / "env")
     assert json.loads((tmp_path / "env" / artifacts.CONFIG).read_text())["torch_threads"] == 2
+
+
+def test_only_the_tiny_image_mlp_is_pinned_to_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LATENTMAP_TORCH_THREADS", raising=False)
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        assert configure_threads("mlp", image_shape=(1, 8, 8)) == 1
+        assert configure_threads("mlp") == 1
+        assert configure_threads("mlp", image_shape=(1, 28, 28)) == cores  # the wide 28 px MLP splits well
+        assert configure_threads("mlp", threads=1, image_shape=(1, 28, 28)) == 1  # a resumed run keeps its count
+    finally:
+        torch.set_num_threads(before)
