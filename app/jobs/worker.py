@@ -1,4 +1,4 @@
-"""The loop of one worker process: warm up once, then take queued jobs from the registry in order.
+"""The loop of one worker process: take queued jobs from the registry in order (warming up meanwhile).
 
 Runs in a process started with the `spawn` context; it imports app.tasks and ml, never FastAPI.
 """
@@ -43,6 +43,17 @@ def die_with_parent(poll_seconds: float = 0.1) -> int | None:
     return parent_pid
 
 
+def _warm_up(ready: Event) -> None:
+    from ml.analysis import warm_up as warm_up_analysis
+
+    try:
+        warm_up_analysis()
+        import ml.training  # noqa: F401 - torch and the models, loaded before the first training job
+    except Exception:  # a failed warm-up only costs the first job the compile time
+        logging.getLogger(__name__).exception("warm-up failed")
+    ready.set()
+
+
 def _apply_file_limit() -> None:
     limit = os.environ.get(FILE_LIMIT_VARIABLE)
     if not limit:
@@ -65,13 +76,16 @@ def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, war
     from app.tasks import JobContext, run_job
 
     if warm_up:
-        # Compile numba code (UMAP, pynndescent) once per process rather than inside the first job.
-        from ml.analysis import warm_up as warm_up_analysis
+        # Compile numba code (UMAP, pynndescent) once per process rather than inside the first
+        # projection job; in a thread, so that a training job queued meanwhile starts at once
+        # (the compile takes about a minute on 2 cores, several with a cold cache). `ready`
+        # reports when it is done.
+        from ml.analysis import use_numba_cache_dir
 
-        warm_up_analysis(Path(data_dir) / "numba-cache")
-        # torch and the models load in seconds: pay that here too, not inside the first training job
-        import ml.training  # noqa: F401
-    ready.set()
+        use_numba_cache_dir(Path(data_dir) / "numba-cache")  # before any thread imports numba
+        threading.Thread(target=_warm_up, args=(ready,), name="latentmap-warm-up", daemon=True).start()
+    else:
+        ready.set()
     registry = Registry(Path(registry_path))
     pid = os.getpid()
     while not stop.is_set():
