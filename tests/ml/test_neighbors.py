@@ -39,30 +39,16 @@ def test_duplicated_points_still_lose_only_themselves() -> None:
     np.testing.assert_array_equal(graph.distances[:, :2], 0.0)
 
 
-class _FakeNNDescent:
-    """Stands in for pynndescent.NNDescent (whose first call compiles for about a minute): answers
-    the exact graph, with the point itself where pynndescent puts it (first, or elsewhere for ties)."""
-
-    calls: list[dict] = []
-
-    def __init__(self, data: np.ndarray, n_neighbors: int, **kwargs: object) -> None:
-        type(self).calls.append({"n_neighbors": n_neighbors, **kwargs})
-        d = np.linalg.norm(data[:, None, :] - data[None, :, :], axis=2)
-        order = np.argsort(d, axis=1, kind="stable")[:, :n_neighbors]
-        order[0, [0, 1]] = order[0, [1, 0]]  # point 0 not first
-        self.neighbor_graph = (order, np.take_along_axis(d, order, axis=1))
-
-
 def test_approximate_path_for_large_inputs(points: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pynndescent
-
+    """The real pynndescent path (its first call compiles numba code: this test is slow once)."""
     monkeypatch.setattr(neighbors, "EXACT_MAX_POINTS", 50)
-    monkeypatch.setattr(pynndescent, "NNDescent", _FakeNNDescent)
     graph = compute_knn(points, k=10, seed=4)
     exact, _ = _exact(points, 10)
-    assert _FakeNNDescent.calls[-1] == {"n_neighbors": 11, "random_state": 4, "n_jobs": -1, "low_memory": True}
     assert not graph.exact and graph.indices.shape == (200, 10) and graph.indices.dtype == np.int64
-    np.testing.assert_array_equal(graph.indices, exact)
+    assert not (graph.indices == np.arange(200)[:, None]).any()  # each point's own entry is removed
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(graph.indices, exact)])
+    assert recall >= 0.95
+    assert np.all(np.diff(graph.distances, axis=1) >= -1e-5)  # sorted nearest first
 
 
 def _run_dir(tmp_path: Path, x: np.ndarray) -> Path:
