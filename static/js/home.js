@@ -71,7 +71,7 @@ function runRow(run) {
     "tr",
     { dataset: { runId: run.id, status: run.status } },
     el("td", {}, el("a", { href, class: "run-link mono", text: run.id })),
-    el("td", { text: run.dataset }),
+    el("td", { class: "col-dataset", text: run.dataset, title: run.dataset }),
     el("td", {}, el("span", { text: methodLabel(run.method) }), el("span", { class: "muted small block", text: configSummary(config) })),
     el("td", { class: "col-status" }, statusCell(run)),
     el("td", { class: "num", text: metrics.knn_accuracy === undefined ? "—" : percent(metrics.knn_accuracy) }),
