@@ -4,15 +4,15 @@ The pages are thin Jinja2 shells: everything they show comes from the JSON API, 
 page's own module under static/js/. So this router needs neither the registry nor torch, and a page
 for an unknown run still renders (its script shows a "run not found" message from the API's 404).
 
-Plotly is served from the installed `plotly` Python package (never a CDN: the dashboard works
-offline) under a versioned URL with a one-year immutable cache, plus a gzip copy made once.
+Plotly is the vendored partial bundle static/vendor/plotly-<version>-latentmap.min.js (only the
+trace types the pages draw; static/vendor/README.md says how it is built), never a CDN, so the
+dashboard works offline. It is served under a URL that carries its version and content hash, with a
+one-year immutable cache, plus a gzip copy made once.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.metadata
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,28 +31,16 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 YEAR_SECONDS = 365 * 24 * 3600
 
 
-def _plotly_js_path() -> Path:
-    """plotly.min.js inside the installed `plotly` package (found without importing it: it is slow)."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the plotly Python package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+PLOTLY_JS_VERSION = "4.1.1"
+PLOTLY_JS = STATIC_DIR / "vendor" / f"plotly-{PLOTLY_JS_VERSION}-latentmap.min.js"
 
 
 @lru_cache(maxsize=1)
 def _plotly_bundle() -> tuple[bytes, bytes, str]:
-    """(raw, gzipped, etag) of plotly.min.js, read and compressed once per process."""
-    raw = _plotly_js_path().read_bytes()
+    """(raw, gzipped, etag) of the vendored Plotly bundle, read and compressed once per process."""
+    raw = PLOTLY_JS.read_bytes()
     etag = '"' + hashlib.sha256(raw).hexdigest()[:20] + '"'
     return raw, gzip.compress(raw, compresslevel=6, mtime=0), etag
-
-
-@lru_cache(maxsize=1)
-def plotly_version() -> str:
-    try:
-        return importlib.metadata.version("plotly")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
 
 
 @lru_cache(maxsize=64)
@@ -65,11 +53,16 @@ def _static_version(relative: str) -> str:
         return "0"
 
 
+def plotly_url() -> str:
+    """The bundle's URL, with its version and content hash: a rebuilt bundle is never served stale."""
+    return f"/vendor/plotly.min.js?v={PLOTLY_JS_VERSION}-{_static_version('vendor/' + PLOTLY_JS.name)}"
+
+
 def _context(request: Request, page: str, **values: object) -> dict[str, object]:
     return {
         "request": request,
         "page": page,
-        "plotly_url": f"/vendor/plotly.min.js?v={plotly_version()}",
+        "plotly_url": plotly_url(),
         "css_version": _static_version("css/app.css"),
         **values,
     }
@@ -99,7 +92,7 @@ def compare_page(request: Request, run_id: str) -> HTMLResponse:
 
 @router.api_route("/vendor/plotly.min.js", methods=["GET", "HEAD"])
 def plotly_js(request: Request) -> Response:
-    """The installed package's plotly.min.js, cached for a year (the URL carries the version)."""
+    """The vendored Plotly bundle, cached for a year (the URL carries its version and hash)."""
     try:
         raw, compressed, etag = _plotly_bundle()
     except FileNotFoundError as error:

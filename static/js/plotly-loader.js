@@ -1,5 +1,6 @@
-// Plotly is a 4.8 MB script; pages start their data requests first and only then wait for it
-// (the <link rel=preload> in the page head has been downloading it since the first byte).
+// Plotly (the 1.4 MB partial bundle of static/vendor: scatter, scattergl, heatmap) is the largest
+// script; pages start their data requests first and only then wait for it (the <link rel=preload>
+// in the page head has been downloading it since the first byte).
 
 let loading = null;
 
