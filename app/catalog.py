@@ -1,23 +1,26 @@
 """What the app can run: training methods, projections and clusterings, and their parameter checks.
 
-The ml registries are imported lazily (ml.methods imports torch), so importing this module — and
-the route modules that use it — stays cheap; the cost is paid once on first use.
+Training methods are described and validated from their torch-free specs (`ml.methods.specs`) and
+configs built as `ml.train_config.TrainConfig`, so the server process never imports torch (only the
+workers do). The projection and clustering registries are imported on first use.
 """
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
 from typing import Any
 
+from ml.methods.specs import METHOD_SPECS, MethodSpec
+from ml.models.sizing import ENCODER_NAMES
 from ml.params import ParamError
+from ml.train_config import TrainConfig
 
 # Shared training fields a person may set (besides the method's own parameters).
 TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed", "encoder")
 
 
-def training_methods() -> dict[str, Any]:
-    from ml.methods import METHODS
-
-    return METHODS
+def training_methods() -> dict[str, MethodSpec]:
+    """Every training method's declaration (torch-free), name → MethodSpec."""
+    return METHOD_SPECS
 
 
 def projections() -> dict[str, Any]:
@@ -38,14 +41,14 @@ def describe_methods(dataset_shape: tuple[tuple[int, int, int], int] | None = No
     `dataset_shape` = ((C, H, W), n_images) gives each training method's defaults for that dataset;
     without it, the defaults for 28/32 px images.
     """
-    def defaults(cls: Any) -> dict[str, Any]:
-        return dict(cls.defaults_for(*dataset_shape) if dataset_shape else cls.defaults)
+    def training(spec: MethodSpec) -> dict[str, Any]:
+        described = spec.describe()
+        if dataset_shape:
+            described["defaults"] = spec.defaults_for(*dataset_shape)
+        return described
 
     return {
-        "training": {
-            name: {"label": getattr(cls, "label", name), "params": cls.params.describe(), "defaults": defaults(cls)}
-            for name, cls in training_methods().items()
-        },
+        "training": {name: training(spec) for name, spec in training_methods().items()},
         "projections": {name: {"label": getattr(cls, "label", name), "params": cls.params.describe()}
                         for name, cls in projections().items()},
         "clusterings": {name: {"label": getattr(cls, "label", name), "params": cls.params.describe()}
@@ -75,8 +78,8 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
     `given` holds the shared fields a person set (None = the method's default for this dataset);
     raises ParamError naming the field when a value is unknown or out of range.
     """
-    cls = _check_known("method", method, training_methods())
-    config: dict[str, Any] = dict(cls.defaults_for(image_shape, n_images))
+    spec: MethodSpec = _check_known("method", method, training_methods())
+    config: dict[str, Any] = dict(spec.defaults_for(image_shape, n_images))
     config.setdefault("seed", 0)
     for name, value in given.items():
         if value is not None:
@@ -92,19 +95,14 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
     if isinstance(config["seed"], bool) or not isinstance(config["seed"], int) or config["seed"] < 0:
         raise ParamError(f"seed must be a whole number >= 0, got {config['seed']!r}")
     encoder = config.get("encoder", "auto")
-    if encoder != "auto":
-        from ml.models.encoders import ENCODERS
-
-        if encoder not in ENCODERS:
-            raise ParamError(f"encoder must be one of auto, {', '.join(ENCODERS)}; got {encoder!r}")
-    config.update(dataset=dataset, method=method, method_params=cls.params.validate(method_params))
+    if encoder != "auto" and encoder not in ENCODER_NAMES:
+        raise ParamError(f"encoder must be one of auto, {', '.join(ENCODER_NAMES)}; got {encoder!r}")
+    config.update(dataset=dataset, method=method, method_params=spec.validate(method_params, config["batch_size"]))
     return _complete(config)
 
 
 def _complete(config: dict[str, Any]) -> dict[str, Any]:
     """Fill TrainConfig's own defaults (encoder, device, ...) and drop keys it does not take."""
-    from ml.training import TrainConfig
-
     complete: dict[str, Any] = {}
     for spec in fields(TrainConfig):
         if spec.name in config:

@@ -1,6 +1,7 @@
 """Load while training: 50 concurrent clients read maps, images, atlas pages and pages of a real server
 (127.0.0.1) for a bounded time while a digits training job runs; prints errors and p50/p99 latency per
-endpoint as a markdown table.
+endpoint as a markdown table, and the server process's resident memory (idle after start, after the
+first run, peak under the load; the worker processes apart).
 
     .venv/bin/python bench/bench_load.py [--clients 50] [--seconds 30] [--epochs 3000]
 
@@ -37,11 +38,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def peak_rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of process `pid` in MiB: `VmRSS` now, or `VmHWM` (the peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (the server's worker processes)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
 
 
 def wait(condition, timeout: float, what: str):  # noqa: ANN001, ANN201
@@ -65,7 +75,6 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
 
 def prepare(client: httpx.Client, epochs: int) -> dict[str, str]:
     """A finished run with a map and a clustering, then a long training job left running."""
-    wait(lambda: client.get("/api/health").json().get("workers_ready", 0) >= 1, 120, "a ready worker")
     run_id = client.post("/api/runs", json={"dataset": "digits", "method": "ae", "epochs": 2}).json()["run_id"]
 
     def complete() -> bool:
@@ -145,7 +154,10 @@ def main() -> int:
     try:
         with httpx.Client(base_url=base, timeout=120.0) as client:
             wait(lambda: server.poll() is None and _answers(client), 120, "the server")
+            wait(lambda: client.get("/api/health").json().get("workers_ready", 0) >= 1, 120, "a ready worker")
+            rss_started = rss_mib(server.pid)
             ids = prepare(client, args.epochs)
+            rss_prepared = rss_mib(server.pid)  # after /api/runs validated, two jobs queued and a map read
             routes = endpoints(ids)
             for path in {make() for make in routes.values()}:  # one warm request each (first torch import, caches)
                 client.get(path)
@@ -164,14 +176,18 @@ def main() -> int:
             elapsed = time.monotonic() - started
             job = client.get(f"/api/jobs/{ids['job_id']}").json()
             epoch_after = (job["metrics"] or {}).get("epoch", 0)
-            rss = peak_rss_mib(server.pid)
+            rss_after, rss_peak = rss_mib(server.pid), rss_mib(server.pid, "VmHWM")
+            workers_peak = [rss_mib(child, "VmHWM") for child in child_pids(server.pid)]
             client.post(f"/api/jobs/{ids['job_id']}/cancel")
         print(f"## Load: {args.clients} clients for {args.seconds:g} s while training (127.0.0.1)\n")
         print(table(latencies, errors, elapsed))
         exceptions = {name: count for name, count in errors.items() if ":" in name and count}
         print(f"\nexceptions: {exceptions or 'none'}")
         print(f"training job {ids['job_id']}: {job['status']}, epoch {epoch_before} → {epoch_after} during the load")
-        print(f"server peak RSS {rss:.0f} MiB; cpu cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+        print(f"server RSS: idle after start {rss_started:.0f} MiB, idle after the first run {rss_prepared:.0f} MiB, "
+              f"after the load {rss_after:.0f} MiB, peak {rss_peak:.0f} MiB; worker peak RSS "
+              f"{', '.join(f'{value:.0f}' for value in workers_peak) or 'none'} MiB; cpu cores {os.cpu_count()}; "
+              f"load average {os.getloadavg()[0]:.1f}")
         ok = job["status"] == "running" and epoch_after > epoch_before and not sum(errors.values())
         return 0 if ok else 1
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,50 +17,13 @@ from ml import artifacts
 from ml.datasets.base import ImageDataset
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
-from ml.models.encoders import is_small
-from ml.params import ParamError
+from ml.models.sizing import is_small
 from ml.progress import ProgressCallback, report
+from ml.train_config import TrainConfig
 
 REPORT_EVERY_STEPS = 10
 EMBED_BATCH = 1024
 RECONSTRUCTION_SAMPLE = 16
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run (saved as config.json)."""
-
-    dataset: str
-    method: str
-    epochs: int
-    embedding_dim: int
-    batch_size: int
-    lr: float
-    seed: int
-    method_params: dict[str, Any] = field(default_factory=dict)
-    encoder: str = "auto"
-    device: str = "auto"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, ignoring keys that are not fields (config.json holds dataset info too)."""
-        names = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in names})
-
-    def validated(self) -> TrainConfig:
-        """A copy with method_params filled from the method's schema; raises ParamError on bad values."""
-        if self.method not in METHODS:
-            raise ParamError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
-        for name, minimum in (("epochs", 1), ("embedding_dim", 1), ("batch_size", 2)):
-            if int(getattr(self, name)) < minimum:
-                raise ParamError(f"{name} must be >= {minimum}, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ParamError(f"lr must be > 0, got {self.lr!r}")
-        params = METHODS[self.method].params.validate(self.method_params)
-        return TrainConfig(**{**self.to_dict(), "method_params": params})
 
 
 def resolve_device(name: str) -> torch.device:

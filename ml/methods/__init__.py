@@ -1,10 +1,21 @@
-"""Training methods, one small registered class each: name → class."""
-from ml.methods.autoencoders import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder
-from ml.methods.base import Method
-from ml.methods.simclr import SimCLR
+"""Training methods: the torch-free declarations (`METHOD_SPECS`, from `ml.methods.specs`) and the
+`nn.Module` classes that train (`METHODS`, loaded on first use).
 
-METHODS: dict[str, type[Method]] = {
-    method.name: method for method in (Autoencoder, DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder, SimCLR)
-}
+Importing this package does not import torch: the web server reads `METHOD_SPECS` only, and
+`METHODS` / `Method` import `ml.methods.registry` (and so torch) when first asked for.
+"""
+from __future__ import annotations
 
-__all__ = ["METHODS", "Method"]
+from typing import Any
+
+from ml.methods.specs import METHOD_SPECS, MethodSpec
+
+__all__ = ["METHODS", "METHOD_SPECS", "Method", "MethodSpec"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("METHODS", "Method"):
+        from ml.methods import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'ml.methods' has no attribute {name!r}")

@@ -7,16 +7,18 @@ import torch
 from torch.nn import functional as F
 
 from ml.losses import contractive_penalty
+from ml.methods import specs
 from ml.methods.base import ImageShape, Method
-from ml.models import build_decoder, build_encoder, resolve_encoder
-from ml.params import ParamError, ParamSchema, ParamSpec
+from ml.models.decoders import build_decoder
+from ml.models.encoders import build_encoder
+from ml.models.sizing import resolve_encoder
+from ml.params import ParamError
 
 
 class Autoencoder(Method):
     """Plain autoencoder: encoder → code → decoder, trained to reproduce its input (MSE)."""
 
-    name = "ae"
-    label = "Autoencoder"
+    spec = specs.AE
     per_sample = False  # True: an encoder without batch normalisation (see build_encoder)
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
@@ -48,9 +50,7 @@ class Autoencoder(Method):
 class DenoisingAutoencoder(Autoencoder):
     """Reconstructs clean images from copies with Gaussian pixel noise of `noise_std`."""
 
-    name = "dae"
-    label = "Denoising autoencoder"
-    params = ParamSchema((ParamSpec("noise_std", float, 0.3, "standard deviation of the pixel noise (pixels in 0..1)", minimum=0.0, maximum=2.0),))
+    spec = specs.DAE
 
     def corrupt(self, images: torch.Tensor) -> torch.Tensor:
         return images + torch.randn_like(images) * self.hyper["noise_std"]
@@ -59,9 +59,7 @@ class DenoisingAutoencoder(Autoencoder):
 class SparseAutoencoder(Autoencoder):
     """Adds `l1_weight` × mean |code| to the loss, pushing most code entries to zero."""
 
-    name = "sparse-ae"
-    label = "Sparse autoencoder"
-    params = ParamSchema((ParamSpec("l1_weight", float, 1e-3, "weight of the L1 penalty on the code", minimum=0.0, maximum=10.0),))
+    spec = specs.SPARSE_AE
 
     def regulariser(self, codes: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         return self.hyper["l1_weight"] * codes.abs().mean()
@@ -70,10 +68,8 @@ class SparseAutoencoder(Autoencoder):
 class ContractiveAutoencoder(Autoencoder):
     """Adds `contractive_weight` × ‖∂code/∂input‖²_F (mean over the batch) to the loss."""
 
-    name = "cae"
-    label = "Contractive autoencoder"
+    spec = specs.CAE
     per_sample = True
-    params = ParamSchema((ParamSpec("contractive_weight", float, 1e-3, "weight of the encoder-Jacobian penalty", minimum=0.0, maximum=10.0),))
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)

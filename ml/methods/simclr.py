@@ -7,9 +7,11 @@ import torch
 
 from ml.augment import MultiViewTransform, simclr_augmentation
 from ml.losses import NTXentLoss
+from ml.methods import specs
 from ml.methods.base import ImageShape, Method
-from ml.models import ProjectionHead, build_encoder, resolve_encoder
-from ml.params import ParamSchema, ParamSpec
+from ml.models.encoders import build_encoder
+from ml.models.heads import ProjectionHead
+from ml.models.sizing import resolve_encoder
 
 # Handwritten digits change meaning when mirrored (2 ↔ 5-ish, 3 ↔ ε); clothes and objects do not.
 _NO_FLIP_DATASETS = ("digits", "mnist")
@@ -18,21 +20,7 @@ _NO_FLIP_DATASETS = ("digits", "mnist")
 class SimCLR(Method):
     """Contrastive learning of views: embeddings are the encoder outputs, the loss sees the head's."""
 
-    name = "simclr"
-    label = "SimCLR (contrastive)"
-    params = ParamSchema(
-        (
-            ParamSpec("temperature", float, 0.1, "NT-Xent temperature", minimum=0.0, maximum=10.0, exclusive_minimum=True),
-            ParamSpec("augmentation_strength", float, 0.3, "how strongly the two views are distorted (0..1)", minimum=0.0, maximum=1.0),
-        )
-    )
-    defaults = {"epochs": 10, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
-    # On the digits, kNN accuracy peaks around 20–30 epochs (0.975 / 0.972) and drifts down to 0.967 by 100.
-    small_defaults = {"epochs": 30, "lr": 2e-3, "batch_size": 256, "embedding_dim": 32}
-    # Fashion-MNIST: 512 images (1,024 views) per batch give more negatives; ~3,500 images/s on one idle core.
-    # Temperature 0.1 with milder views (strength 0.3) beat 0.2 / 0.5 there: kNN 0.826 vs 0.805 after
-    # 25 epochs on 10k images.
-    mlp_defaults = {"epochs": 25, "lr": 2e-3, "batch_size": 512, "embedding_dim": 32}
+    spec = specs.SIMCLR
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)

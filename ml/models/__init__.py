@@ -1,6 +1,9 @@
-"""Encoders (image → embedding), decoders (embedding → image) and projection heads."""
-from ml.models.decoders import build_decoder
-from ml.models.encoders import ENCODERS, build_encoder, resolve_encoder
-from ml.models.heads import ProjectionHead
+"""Networks and their sizing, one module each (import from the module itself):
 
-__all__ = ["ENCODERS", "ProjectionHead", "build_decoder", "build_encoder", "resolve_encoder"]
+- `ml.models.sizing`: which encoder suits an image size (torch-free: the web server uses it);
+- `ml.models.encoders`: image → embedding (`build_encoder`, `ENCODERS`);
+- `ml.models.decoders`: embedding → image (`build_decoder`);
+- `ml.models.heads`: projection and prediction heads of the contrastive methods.
+
+This package's `__init__` imports nothing, so that importing `ml.models.sizing` does not load torch.
+"""

@@ -14,9 +14,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from ml.params import ParamError
-
-ImageShape = tuple[int, int, int]  # (C, H, W)
+from ml.models.sizing import ImageShape, is_small, mlp_hidden, resolve_encoder
 
 
 class MLPEncoder(nn.Module):
@@ -91,26 +89,6 @@ class ResNet18Encoder(nn.Module):
 
 
 ENCODERS: dict[str, type[nn.Module]] = {"mlp": MLPEncoder, "conv": ConvEncoder, "resnet18": ResNet18Encoder}
-
-
-def is_small(image_shape: ImageShape) -> bool:
-    """Tiny images (at most 16×16 px, such as the 8×8 digits) get the small MLP and many epochs."""
-    return image_shape[1] * image_shape[2] <= 16 * 16
-
-
-def resolve_encoder(name: str, image_shape: ImageShape) -> str:
-    """`auto` → `mlp` for tiny images and grey images up to 28×28 px, else `conv`; an unknown name raises ParamError."""
-    if name == "auto":
-        channels, height, width = image_shape
-        return "mlp" if is_small(image_shape) or (channels == 1 and height * width <= 28 * 28) else "conv"
-    if name not in ENCODERS:
-        raise ParamError(f"unknown encoder {name!r}; known: auto, {', '.join(ENCODERS)}")
-    return name
-
-
-def mlp_hidden(image_shape: ImageShape) -> tuple[int, ...]:
-    """Hidden widths of the MLP encoder (the decoder mirrors them): 256-128 for tiny images, 1024-512 above."""
-    return (256, 128) if is_small(image_shape) else (1024, 512)
 
 
 def build_encoder(name: str, image_shape: ImageShape, embedding_dim: int, per_sample: bool = False) -> nn.Module:

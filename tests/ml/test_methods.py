@@ -7,8 +7,10 @@ import torch
 
 from ml.augment import MultiViewTransform, simclr_augmentation
 from ml.datasets import ImageDataset, load_dataset
-from ml.methods import METHODS
-from ml.models import build_decoder, build_encoder, resolve_encoder
+from ml.methods import METHOD_SPECS, METHODS
+from ml.models.decoders import build_decoder
+from ml.models.encoders import build_encoder
+from ml.models.sizing import resolve_encoder
 from ml.params import ParamError
 from ml.training import TrainConfig, train
 
@@ -21,7 +23,9 @@ def small_digits() -> ImageDataset:
 
 def test_registry_names_and_declarations() -> None:
     assert sorted(METHODS) == ["ae", "cae", "dae", "simclr", "sparse-ae"]
+    assert list(METHODS) == list(METHOD_SPECS)  # one torch-free declaration per class, in the same order
     for name, method in METHODS.items():
+        assert method.spec is METHOD_SPECS[name]
         assert method.name == name and method.label
         assert set(method.defaults) == {"epochs", "lr", "batch_size", "embedding_dim"}
         assert set(method.defaults_for((1, 8, 8), 1797)) == set(method.defaults)
