@@ -177,6 +177,7 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
             loss.backward()
             optimiser.step()
             scheduler.step()
+            method.after_step(epoch * steps_per_epoch + step + 1, total_steps)  # EMA networks (MoCo, BYOL)
             loss_sum += loss.detach()
             session_steps += 1
             if (step + 1) % REPORT_EVERY_STEPS == 0 and step + 1 < steps_per_epoch:
