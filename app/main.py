@@ -34,19 +34,26 @@ def _process_alive(pid: int) -> bool:
 
 
 def _process_start_time(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), from /proc on Linux; None elsewhere."""
+    """When process `pid` started (seconds since the epoch), from /proc on Linux; None elsewhere.
+
+    The start is measured as an age on the kernel's boot clock (/proc/uptime minus the process's
+    start tick) and subtracted from the wall clock now. /proc/stat's btime is not used: it is a
+    whole second, and on a VM whose wall clock was stepped since boot it is off by the step.
+    """
     import os
+    import time
 
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             fields = file.read().rsplit(b")", 1)[1].split()
-        with open("/proc/stat", "rb") as file:
-            boot = next(float(line.split()[1]) for line in file if line.startswith(b"btime"))
-    except (OSError, IndexError, StopIteration, ValueError):
+        with open("/proc/uptime", "rb") as file:
+            uptime = float(file.read().split()[0])
+    except (OSError, IndexError, ValueError):
         return None
     if fields[0] == b"Z":
         return float("inf")  # a zombie runs nothing
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - max(age, 0.0)
 
 
 def _job_process_alive(registry: Registry):  # noqa: ANN202 - returns is_alive(pid) for Registry.reconcile
@@ -64,7 +71,7 @@ def _job_process_alive(registry: Registry):  # noqa: ANN202 - returns is_alive(p
         began, job_started = _process_start_time(pid), started.get(pid)
         if began is None or job_started is None:
             return True
-        return began <= job_started + 1.0  # /proc start times have clock-tick (10 ms) and btime (1 s) resolution
+        return began <= job_started + 0.5  # /proc start times have clock-tick (10 ms) resolution
 
     return is_alive
 
