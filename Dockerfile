@@ -13,7 +13,8 @@ COPY static ./static
 
 # Editable install: templates/ and static/ are read from this directory at run time.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch>=2.2,<2.15" "torchvision>=0.17,<0.30" \
-    && pip install -e .
+    && pip install -e . \
+    && python -m ml.numba_cache
 
 VOLUME ["/data"]
 EXPOSE 8000

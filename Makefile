@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==2.14.1" "torchvision==0.29.1" || $(BIN)/pip install --quiet "torch>=2.2,<2.15" "torchvision>=0.17,<0.30"
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ml.numba_cache
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -19,6 +19,8 @@ class Health(BaseModel):
     workers: int
     workers_alive: int
     workers_ready: int
+    warm_up: Literal["off", "running", "done", "failed"] = Field(
+        description="The low-priority process compiling UMAP's code into the disk cache (never inside a worker).")
 
 
 # ----- datasets -------------------------------------------------------------------------------

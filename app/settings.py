@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] | None = Field(
         default=None, description="Host header names the server answers to, against DNS rebinding (JSON list);"
                                   " `latentmap serve` on a loopback address sets 127.0.0.1, localhost and ::1.")
-    warm_up: bool = Field(default=True, description="Workers compile numba code (UMAP) once at start.")
+    warm_up: bool = Field(default=True, description="At start, a low-priority process compiles UMAP's numba code into the disk cache.")
     cancel_grace_seconds: float = Field(default=5.0, gt=0, description="Cooperative cancel window before a worker is terminated.")
     upload_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1, description="Largest .zip accepted by POST /api/datasets.")
     upload_max_files: int = Field(default=200_000, ge=1)

@@ -185,7 +185,7 @@ def library_sklearn_tsne(x: np.ndarray, seed: int) -> np.ndarray:
 
 def warm(args: argparse.Namespace) -> None:
     """Compile numba code first (as a long-lived worker does) so that no timed row pays for it."""
-    from ml.analysis import warm_up
+    from ml.numba_cache import warm_up
 
     timed(warm_up, "warm-up (numba compilation, not in any row)")
 

@@ -54,11 +54,12 @@ def bare_worker(data_dir: Path, epochs: int | None) -> None:
     timings per repetition.
     """
     from app import catalog
-    from ml.analysis import run_clustering, run_projection, warm_up
+    from ml.analysis import run_clustering, run_projection
+    from ml.numba_cache import warm_up
     from ml.datasets import load_dataset
     from ml.training import TrainConfig, train
 
-    warm_up(data_dir / "numba-cache")
+    warm_up()
     print(json.dumps({"ready": True}), flush=True)
     for repetition, _ in enumerate(sys.stdin):
         started = time.perf_counter()

@@ -7,9 +7,7 @@ not listed. The run's kNN graph (ml.neighbors) is computed once and shared by al
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 import uuid
 from datetime import datetime, timezone
@@ -143,46 +141,6 @@ def load_projection(run_dir: Path, projection_id: str) -> np.ndarray:
 def load_clustering(run_dir: Path, clustering_id: str) -> np.ndarray:
     """labels.npy (int64 N, -1 = noise) of a finished clustering; ParamError when there is none."""
     return _load(Path(run_dir) / artifacts.CLUSTERINGS_DIR, clustering_id, CLUSTER_LABELS, "clustering")
-
-
-def warm_up(numba_cache_dir: Path | None = None) -> float:
-    """Compile umap-learn's and pynndescent's numba code once in a long-lived worker; returns seconds.
-
-    The first approximate kNN search (pynndescent, N > 20,000) otherwise pays about a minute of
-    compilation, and the first UMAP layout about ten seconds. With `numba_cache_dir` (e.g.
-    DATA_DIR/numba-cache) numba's on-disk cache for the functions marked `cache=True` goes there
-    (see `use_numba_cache_dir`); the rest is compiled per process, which is why a worker calls this
-    once at start-up rather than per job.
-    """
-    if numba_cache_dir is not None:
-        use_numba_cache_dir(numba_cache_dir)
-    started = time.perf_counter()
-    _compile_numba_code()
-    return time.perf_counter() - started
-
-
-def use_numba_cache_dir(folder: Path) -> bool:
-    """Point numba's on-disk cache at `folder` (sets NUMBA_CACHE_DIR); True when it took effect.
-
-    numba reads NUMBA_CACHE_DIR when it is first imported, so this has no effect once numba is
-    loaded in this process or when NUMBA_CACHE_DIR is already set (an explicit setting wins).
-    """
-    if "NUMBA_CACHE_DIR" in os.environ or "numba" in sys.modules:
-        return False
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    os.environ["NUMBA_CACHE_DIR"] = str(folder)
-    return True
-
-
-def _compile_numba_code() -> None:
-    from pynndescent import NNDescent
-
-    from ml.neighbors import compute_knn
-
-    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
-    # The same call as ml.neighbors' approximate path, so the same specialisations are compiled.
-    NNDescent(x, n_neighbors=16, random_state=0, n_jobs=-1, low_memory=True)
-    make_projection("umap", {"n_epochs": 10}).fit(x, compute_knn(x, 30))
 
 
 def _labels(run_dir: Path) -> np.ndarray | None:

@@ -225,8 +225,9 @@ class UMAPProjection(Projection):
         return p["metric"] == "euclidean" and min(p["n_neighbors"], n_points) - 1 <= KNN_K
 
     def _fit(self, x: np.ndarray, knn: KnnGraph | None, progress: ProgressCallback | None) -> np.ndarray:
-        import umap
+        from ml.numba_cache import import_umap
 
+        umap = import_umap()
         p = self.params_
         n = x.shape[0]
         p["n_neighbors"] = min(p["n_neighbors"], n - 1)

@@ -15,6 +15,8 @@ class RunnerStatus:
     workers: int
     workers_alive: int
     workers_ready: int
+    # The numba warm-up process: "off", "running", "done" or "failed" (see app.jobs.worker.warm_up_main).
+    warm_up: str = "off"
 
 
 class JobRunner(ABC):

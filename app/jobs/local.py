@@ -1,5 +1,9 @@
 """The local backend: N long-lived worker processes pulling queued jobs from the registry.
 
+With `warm_up`, one more process compiles UMAP's numba code into the disk cache at the lowest CPU
+priority while the workers already take jobs (app.jobs.worker.warm_up_main): no worker compiles
+anything before its first job, and no job shares its process or its share of the CPU with it.
+
 A monitor thread in the server process watches the workers: a worker that dies (crash, kill,
 out-of-memory) has its job marked failed with the reason and is replaced; a job that ignores a
 cancel request for `cancel_grace` seconds has its worker terminated and replaced.
@@ -18,11 +22,12 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 from app.jobs.base import JobRunner, RunnerStatus
-from app.jobs.worker import worker_main
+from app.jobs.worker import warm_up_main, worker_main
 from app.registry import Registry
 
 log = logging.getLogger("latentmap.jobs")
 MONITOR_SECONDS = 0.25
+WARM_UP_NICENESS = 19  # the lowest CPU priority: the warm-up only gets cycles no job wants
 
 
 # A worker that dies this soon after starting, this many times in a row, is not started again
@@ -65,11 +70,16 @@ class LocalJobRunner(JobRunner):
         self._monitor: threading.Thread | None = None
         self._stopping = threading.Event()
         self._quick_deaths = 0
+        self._warm_up: SpawnProcess | None = None
 
     # ----- JobRunner ------------------------------------------------------------------------
     def start(self) -> None:
         with self._lock:
             self._workers = [self._spawn() for _ in range(self.size)]
+        if self.warm_up:
+            self._warm_up = self._context.Process(target=warm_up_main, name="latentmap-warm-up", daemon=True)
+            self._warm_up.start()
+            os.setpriority(os.PRIO_PROCESS, self._warm_up.pid, WARM_UP_NICENESS)  # from its first instruction
         self._monitor = threading.Thread(target=self._watch, name="latentmap-job-monitor", daemon=True)
         self._monitor.start()
 
@@ -88,7 +98,20 @@ class LocalJobRunner(JobRunner):
             workers=self.size,
             workers_alive=sum(worker.process.is_alive() for worker in workers),
             workers_ready=sum(worker.ready.is_set() and worker.process.is_alive() for worker in workers),
+            warm_up=self.warm_up_state(),
         )
+
+    def warm_up_state(self) -> str:
+        """"off" (not asked for), "running", "done" or "failed" (it only costs the first UMAP the compile time)."""
+        process = self._warm_up
+        if process is None:
+            return "off"
+        if process.is_alive():
+            return "running"
+        return "done" if process.exitcode == 0 else "failed"
+
+    def warm_up_pid(self) -> int | None:
+        return self._warm_up.pid if self._warm_up is not None else None
 
     def shutdown(self, timeout: float = 5.0) -> None:
         self._stopping.set()
@@ -104,6 +127,8 @@ class LocalJobRunner(JobRunner):
             if worker.process.is_alive():
                 self._stop_process(worker.process)
             self._record_death(worker.process, "interrupted", "the server shut down while this job ran")
+        if self._warm_up is not None and self._warm_up.is_alive():
+            self._stop_process(self._warm_up)
 
     # ----- monitoring -----------------------------------------------------------------------
     def worker_pids(self) -> list[int]:
@@ -115,7 +140,7 @@ class LocalJobRunner(JobRunner):
         process = self._context.Process(
             target=worker_main,
             args=(str(self.registry.path), str(self.data_dir), str(self.datasets_dir) if self.datasets_dir else None,
-                  self.warm_up, ready, self._stop),
+                  ready, self._stop),
             name="latentmap-worker",
             daemon=True,
         )

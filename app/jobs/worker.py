@@ -1,6 +1,6 @@
-"""The loop of one worker process: take queued jobs from the registry in order (warming up meanwhile).
+"""The loop of one worker process: take queued jobs from the registry in order; and the warm-up process.
 
-Runs in a process started with the `spawn` context; it imports app.tasks and ml, never FastAPI.
+Both run in processes started with the `spawn` context; they import app.tasks and ml, never FastAPI.
 """
 from __future__ import annotations
 
@@ -43,15 +43,20 @@ def die_with_parent(poll_seconds: float = 0.1) -> int | None:
     return parent_pid
 
 
-def _warm_up(ready: Event) -> None:
-    from ml.analysis import warm_up as warm_up_analysis
+def warm_up_main() -> None:
+    """Entry point of the warm-up process: compile UMAP's numba code into numba's disk cache.
 
-    try:
-        warm_up_analysis()
-        import ml.training  # noqa: F401 - torch and the models, loaded before the first training job
-    except Exception:  # a failed warm-up only costs the first job the compile time
-        logging.getLogger(__name__).exception("warm-up failed")
-    ready.set()
+    A process of its own, which the runner puts at the lowest CPU priority (nice 19) at once, so that it never slows a job: a
+    worker's training gets the cores while both want them, and the warm-up only uses idle time.
+    Once the cache is populated (`make install` does it, see ml.numba_cache) this takes seconds,
+    and every worker's first UMAP loads the compiled code instead of compiling it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    logging.basicConfig(level=logging.INFO, format=f"warm-up {os.getpid()}: %(levelname)s %(message)s")
+    from ml.numba_cache import warm_up
+
+    logging.getLogger(__name__).info("numba code for UMAP ready in %.1f s", warm_up())
 
 
 def _apply_file_limit() -> None:
@@ -64,8 +69,7 @@ def _apply_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
 
 
-def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, warm_up: bool,
-                ready: Event, stop: Event) -> None:
+def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, ready: Event, stop: Event) -> None:
     """Entry point of a worker process (arguments are plain values so they pickle under spawn)."""
     # Ctrl-C in the server's terminal reaches the whole process group; the server decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -75,17 +79,9 @@ def worker_main(registry_path: str, data_dir: str, datasets_dir: str | None, war
     from app.registry import Registry
     from app.tasks import JobContext, run_job
 
-    if warm_up:
-        # Compile numba code (UMAP, pynndescent) once per process rather than inside the first
-        # projection job; in a thread, so that a training job queued meanwhile starts at once
-        # (the compile takes about a minute on 2 cores, several with a cold cache). `ready`
-        # reports when it is done.
-        from ml.analysis import use_numba_cache_dir
+    import ml.training  # noqa: F401 - torch and the models, loaded before the first training job
 
-        use_numba_cache_dir(Path(data_dir) / "numba-cache")  # before any thread imports numba
-        threading.Thread(target=_warm_up, args=(ready,), name="latentmap-warm-up", daemon=True).start()
-    else:
-        ready.set()
+    ready.set()
     registry = Registry(Path(registry_path))
     pid = os.getpid()
     while not stop.is_set():

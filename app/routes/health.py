@@ -22,4 +22,4 @@ def _version() -> str:
 def health(runner: RunnerDep) -> Health:
     status = runner.status()
     return Health(version=_version(), backend=status.backend, workers=status.workers,
-                  workers_alive=status.workers_alive, workers_ready=status.workers_ready)
+                  workers_alive=status.workers_alive, workers_ready=status.workers_ready, warm_up=status.warm_up)

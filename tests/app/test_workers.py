@@ -169,3 +169,30 @@ def test_a_run_end_to_end_with_live_events(live: TestClient, job_waiter) -> None
     assert np.frombuffer(base64.b64decode(points["cluster"]), "<i4").max() == 9
     image = live.get("/api/datasets/digits/images/0")
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _nice(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_warm_up_never_runs_in_a_worker_nor_at_a_jobs_priority(tmp_path, settings_factory, job_waiter) -> None:
+    """The numba warm-up is a process of its own at nice 19; the worker takes a training job at once
+    (at the server's priority) and the job succeeds while or after the warm-up runs; health reports its state."""
+    with TestClient(create_app(settings_factory(tmp_path / "data", warm_up=True))) as client:
+        runner = client.app.state.runner
+        warm_up_pid = runner.warm_up_pid()
+        assert warm_up_pid is not None and warm_up_pid not in runner.worker_pids()
+        assert client.get("/api/health").json()["warm_up"] in ("running", "done")
+        if runner.warm_up_state() == "running":
+            assert _nice(warm_up_pid) == 19
+        body = client.post("/api/runs", json={"dataset": "digits", "method": "ae", "epochs": 2}).json()
+        assert job_waiter(client, body["job_id"])["status"] == "succeeded"
+        assert [_nice(pid) for pid in runner.worker_pids()] == [_nice(os.getpid())]  # the server's own priority
+        deadline = time.monotonic() + 240
+        while client.get("/api/health").json()["warm_up"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/api/health").json()["warm_up"] == "done"
+
+
+def test_health_says_the_warm_up_is_off_when_disabled(live: TestClient) -> None:
+    assert live.get("/api/health").json()["warm_up"] == "off"

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -91,8 +90,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "LATENTMAP_WORKERS": "2",
         "LATENTMAP_WARM_UP": "false",
         "LATENTMAP_CANCEL_GRACE_SECONDS": "1",
-        # Numba's compiled code outlives this temporary data directory: later sessions start warmer.
-        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "latentmap-e2e-numba")),
     }
     with log.open("wb") as handle:
         process = subprocess.Popen(

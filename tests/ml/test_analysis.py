@@ -1,9 +1,6 @@
 """Run-directory API: files written atomically with their meta, listing, loading, refusals."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,6 @@ from ml.analysis import (
     load_projection,
     run_clustering,
     run_projection,
-    use_numba_cache_dir,
 )
 from ml.neighbors import KNN_FILE
 from ml.params import ParamError
@@ -115,27 +111,3 @@ def test_stopped_projection_leaves_no_result(run_dir: Path) -> None:
         run_projection(run_dir, "tsne", {"n_iter": 50, "early_exaggeration_iter": 50}, projection_id="halted", progress=lambda i, s, m: m["fraction"] > 0.2)
     assert not (run_dir / "projections" / "halted").exists()
     assert "halted" not in [m["id"] for m in list_projections(run_dir)]
-
-
-def test_warm_up_points_numba_at_the_cache_dir_before_compiling(tmp_path: Path) -> None:
-    # In a fresh process (numba not imported yet), with the minute-long compilation replaced.
-    script = (
-        "import ml.analysis as analysis, sys\n"
-        "analysis._compile_numba_code = lambda: None\n"
-        "assert 'numba' not in sys.modules\n"
-        f"analysis.warm_up({str(tmp_path / 'numba')!r})\n"
-        "import numba\n"
-        "print(numba.config.CACHE_DIR)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == str(tmp_path / "numba")
-    assert (tmp_path / "numba").is_dir()
-
-
-def test_numba_cache_dir_is_not_changed_once_numba_is_loaded(tmp_path: Path) -> None:
-    import numba  # noqa: F401
-
-    assert use_numba_cache_dir(tmp_path / "late") is False
-    assert not (tmp_path / "late").exists()
