@@ -25,6 +25,8 @@ log = logging.getLogger("latentmap.tasks")
 
 DEFAULT_PROJECTION = "umap"
 DEFAULT_CLUSTERING = "kmeans"
+# The map shown while the default projection is computed: instant at every size the product handles.
+PREVIEW_PROJECTION = "pca"
 DEFAULT_CLUSTERS = 10
 
 ProgressListener = Callable[[dict[str, float]], None]
@@ -138,15 +140,18 @@ def run_job(context: JobContext) -> Job:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
     else:
         status, error = "succeeded", None
-    finished = context.registry.finish_job(job.id, status, error)
     follow_ups = job.params.get("follow_ups")
-    if status == "succeeded" and job.kind == "train" and follow_ups and finished is not None:
+    current = context.registry.get_job(job.id)
+    if status == "succeeded" and job.kind == "train" and follow_ups and current is not None and current.status == "running":
+        # Queued before the training job is marked done, so that whoever sees it succeed (the run
+        # page) also sees the map's jobs: never a moment of "succeeded, and no projection coming".
         try:
             queue_default_analyses(context.registry, job.run_id, int(job.params["config"].get("seed", 0)),
                                    projection=follow_ups.get("projection", DEFAULT_PROJECTION),
                                    clustering=follow_ups.get("clustering", DEFAULT_CLUSTERING))
         except ParamError as exc:  # a misconfigured default: the run itself is fine
             log.error("run %s: default analyses not queued: %s", job.run_id, exc)
+    context.registry.finish_job(job.id, status, error)
     return context.registry.get_job(job.id) or job
 
 
@@ -213,20 +218,25 @@ def default_cluster_count(run_dir: Path) -> int:
 
 def queue_default_analyses(registry: Registry, run_id: str, seed: int, projection: str = DEFAULT_PROJECTION,
                            clustering: str = DEFAULT_CLUSTERING) -> list[Job]:
-    """After training on the server: a projection (UMAP) and a clustering (k-means, k = the number of
-    classes or 10) with default parameters, so the map is complete without a click.
+    """After training on the server: the default map — a projection (UMAP) and a clustering (k-means,
+    k = the number of classes or 10) with default parameters — complete without a click.
 
-    The clustering is on the embedding, so it does not wait for the projection and both can run
-    at once when there are several workers.
+    A map at once, then the better map: unless the default projection is PCA itself, a PCA
+    projection (well under a second at this size) is queued first, then the clustering, then the
+    default projection. The run page shows the PCA map as soon as it exists and switches to the
+    default projection when that finishes, since the newest finished projection is the default
+    view. The clustering is on the embedding, so it colours the PCA map already.
     """
     run = registry.get_run(run_id)
     if run is None:
         return []
     jobs = []
-    projection_params = catalog.validate_projection(projection, {})
-    jobs.append(queue_projection(registry, run_id, projection, projection_params, seed)[1])
+    if projection != PREVIEW_PROJECTION:
+        jobs.append(queue_projection(registry, run_id, PREVIEW_PROJECTION, catalog.validate_projection(PREVIEW_PROJECTION, {}), seed)[1])
     names = {spec.name for spec in catalog.clusterings()[clustering].params.specs}
     given = {"n_clusters": default_cluster_count(Path(run.run_dir))} if "n_clusters" in names else {}
     clustering_params = catalog.validate_clustering(clustering, given)
     jobs.append(queue_clustering(registry, run_id, clustering, clustering_params, "embedding", seed)[1])
+    projection_params = catalog.validate_projection(projection, {})
+    jobs.append(queue_projection(registry, run_id, projection, projection_params, seed)[1])
     return jobs

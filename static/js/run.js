@@ -30,7 +30,12 @@ const state = {
   methods: null,
   points: null,
   view: readView(),
+  // Whether the map follows the run's default view (the newest finished projection): true until the
+  // person picks a projection (in the URL or the picker), so the quick PCA map gives way to UMAP.
+  followDefault: !new URLSearchParams(location.search).get("projection"),
+  mapNotice: null, // why the map shown is not the one asked for (a failed projection), or null
   followers: new Map(), // job id → follower
+  projectionProgress: new Map(), // projection id → fraction done (null while queued), while its job runs
   pointRequest: 0,
   neighborsRequest: null,
 };
@@ -231,6 +236,32 @@ function overlay(text, fraction, { waiting = true } = {}) {
   if (!bar.hidden) bar.querySelector(".progress-bar").style.width = `${(fraction * 100).toFixed(1)}%`;
 }
 
+/**
+ * The line over the map that says it is a preview while a better projection is computed
+ * ("improving…"), or why the better one is missing. Hidden when the map shown is final.
+ */
+function renderMapStatus() {
+  const line = $("#map-status");
+  const shown = state.points && state.points.projection;
+  const active = state.run && state.followDefault && shown ? state.run.projections.filter((item) => ACTIVE.has(item.status) && item.id !== shown.id) : [];
+  let text = null;
+  if (active.length) {
+    const next = active[active.length - 1];
+    const fraction = state.projectionProgress.get(next.id);
+    const done = typeof fraction === "number" ? ` ${Math.round(fraction * 100)}%` : "";
+    text = `Quick ${methodName(shown.method)} map. Improving: computing ${methodName(next.method)}…${done}`;
+  } else if (state.mapNotice) {
+    text = state.mapNotice;
+  }
+  line.hidden = text === null;
+  const lineState = active.length ? "improving" : state.mapNotice ? "notice" : "final";
+  const states = (window.__latentmap.mapStates ||= []); // the line's states in order (the tests read it)
+  if (states[states.length - 1] !== lineState) states.push(lineState);
+  line.dataset.state = lineState;
+  line.querySelector(".spinner").hidden = !active.length;
+  $("#map-status-text").textContent = text || "";
+}
+
 async function enterMap() {
   $("#map-section").hidden = false;
   renderScores();
@@ -303,6 +334,8 @@ async function loadPoints({ keepView = true } = {}) {
           mark("map-drawn");
         }
         window.__latentmap.mapRevision = (window.__latentmap.mapRevision || 0) + 1;
+        const drawn = (window.__latentmap.drawnMethods ||= []); // each projection method drawn, in order
+        if (drawn[drawn.length - 1] !== $("#map").dataset.method) drawn.push($("#map").dataset.method);
         $("#map").dataset.drawn = "1";
         $("#map").dataset.points = String(state.points.n);
       },
@@ -311,6 +344,8 @@ async function loadPoints({ keepView = true } = {}) {
     bindModes(document, [mapView]);
   }
   const projectionChanged = previousProjection !== view.projection;
+  $("#map").dataset.method = points.projection ? points.projection.method : "";
+  renderMapStatus();
   if (!mapView.drawnOnce || projectionChanged) await mapView.draw(points, coloring, view.projection || "map");
   else {
     mapView.points = points;
@@ -427,6 +462,9 @@ function populatePickers() {
 function bindPickers() {
   $("#projection-select").addEventListener("change", (event) => {
     state.view.projection = event.target.value || null;
+    state.followDefault = false;
+    state.mapNotice = null;
+    renderMapStatus();
     writeView();
     loadPoints();
   });
@@ -733,20 +771,30 @@ function followAnalysis(item, kind, { select = false } = {}) {
       chip.querySelector(".progress-bar").style.width = `${(fraction * 100).toFixed(0)}%`;
       chip.querySelector(".job-chip-text").textContent = job.status === "queued" ? "queued" : `${Math.round(fraction * 100)}%`;
       if (kind === "projection" && !state.points) overlay(`Computing the ${methodName(item.method)} projection…`, fraction);
+      if (kind === "projection") {
+        state.projectionProgress.set(item.id, job.status === "queued" ? null : fraction);
+        renderMapStatus();
+      }
     },
     onEnd: async (job) => {
       state.followers.delete(item.job_id);
+      state.projectionProgress.delete(item.id);
       chip.remove();
       await refreshRun();
       populatePickers();
       if (job.status !== "succeeded") {
+        const what = `The ${methodName(item.method)} projection ${job.status}${job.error ? `: ${job.error}` : ""}`;
         toast(`${kind} ${item.method} ${job.status}${job.error ? `: ${job.error}` : ""}`, "error", 8000);
-        if (kind === "projection" && !state.points) overlay(`The ${methodName(item.method)} projection ${job.status}${job.error ? `: ${job.error}` : ""}. Compute another with “New projection / clustering”.`, null, { waiting: false });
+        if (kind === "projection" && !state.points) overlay(`${what}. Compute another with “New projection / clustering”.`, null, { waiting: false });
+        else if (kind === "projection" && state.followDefault) state.mapNotice = `${what}. The map shown stays the ${methodName(state.points.projection.method)} map.`;
+        renderMapStatus();
         return;
       }
       toast(`${kind === "projection" ? "Projection" : "Clustering"} ${item.method} finished`, "success");
       const first = kind === "projection" ? !state.points : !(state.points && state.points.cluster);
-      if (select || first) {
+      // The map follows the default view: a projection that finishes later replaces the quick one.
+      const better = kind === "projection" && state.followDefault;
+      if (select || first || better) {
         if (kind === "projection") state.view.projection = item.id;
         else {
           state.view.clustering = item.id;

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,27 +76,26 @@ class Server:
             return "(no log)"
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
-    data_dir = tmp_path_factory.mktemp("latentmap-data")
+@contextmanager
+def serve(data_dir: Path, **env: str) -> Iterator[Server]:
+    """`uvicorn app.main:create_app` on a free port over `data_dir`, with LATENTMAP_* overrides in `env`."""
     log = data_dir / "server.log"
     port = _free_port()
-    env = {
+    environment = {
         **os.environ,
         "LATENTMAP_DATA_DIR": str(data_dir),
-        # Two workers: the default UMAP job (numba compiles it on first use) cannot hold up the
-        # quick PCA map and k-means clustering the tests work with; no warm-up for the same reason.
+        # Two workers: the default UMAP job cannot hold up the quick PCA map and k-means
+        # clustering the tests work with; no warm-up process (make install populated the cache).
         "LATENTMAP_WORKERS": "2",
         "LATENTMAP_WARM_UP": "false",
         "LATENTMAP_CANCEL_GRACE_SECONDS": "1",
+        **env,
     }
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, env=environment, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )
     instance = Server(f"http://127.0.0.1:{port}", data_dir, log)
     try:
@@ -110,7 +110,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not answer within 60 s:\n{instance.log_tail()}") from None
                 time.sleep(0.25)
-        # The first /api/methods imports torch in the server; pay for it here, not inside a page wait.
         instance.get("/api/methods")
         yield instance
     finally:
@@ -123,6 +122,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+    with serve(tmp_path_factory.mktemp("latentmap-data")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")
@@ -207,3 +214,11 @@ def trained_run(server: Server, browser: Any) -> dict[str, Any]:
         return {"run_id": run_id, "projection": projection}
     finally:
         context.close()
+
+
+@pytest.fixture
+def fresh_server() -> Any:
+    """`fresh_server(data_dir, **LATENTMAP_env)`: a context manager for a server of the test's own."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+    return serve
