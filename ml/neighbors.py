@@ -1,10 +1,11 @@
 """One k-nearest-neighbour graph per embedding, computed once and shared.
 
-The graph is Euclidean, excludes each point itself, and keeps `KNN_K` = 90 neighbours: that is
-3 × perplexity 30, the neighbourhood openTSNE uses for its default perplexity, and it covers
-UMAP's `n_neighbors` up to 90, DBSCAN's k-distance curve, the neighbours endpoint and
-trustworthiness (k = 10). Small embeddings get exact neighbours (scikit-learn, brute force on all
-cores); large ones get approximate neighbours from pynndescent (the index UMAP itself uses).
+The graph is Euclidean, exact, excludes each point itself, and keeps `KNN_K` = 90 neighbours:
+that is 3 × perplexity 30, the neighbourhood openTSNE uses for its default perplexity, and it
+covers UMAP's `n_neighbors` up to 90, DBSCAN's k-distance curve, the neighbours endpoint and
+trustworthiness (k = 10). It is a brute-force search at every size with faiss's flat index
+(blocked float32 matrix products on all cores, the best k kept per query): at 70,000 × 32 it is
+faster than pynndescent's approximate graph was (BENCHMARKS.md, issue 10).
 
 The graph is cached in the run directory as `knn.npz` (written atomically) together with a
 fingerprint of `embeddings.npy` (shape, size, modification time), so a retrained embedding is never
@@ -13,9 +14,12 @@ answered with a stale graph.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +27,15 @@ from ml import artifacts
 
 KNN_FILE = "knn.npz"
 KNN_K = 90
-# Above this many points exact search (O(N²·d)) is slower than pynndescent's approximate search.
-EXACT_MAX_POINTS = 20_000
+# Candidates per point beyond k + 1 that the float32 search returns for the re-ranking: rounding
+# in ‖a‖² + ‖b‖² − 2a·b swaps near-equal neighbours, by far fewer places than this.
+RERANK_MARGIN = 8
+# Rows re-ranked at once: RERANK_BLOCK × (k + 1 + margin) × d float32 (26 MB at k = 90, d = 32).
+RERANK_BLOCK = 2_048
+# faiss's flat search computes distances one query at a time (SIMD, no BLAS) below 128,000 queries
+# and keeps the best k in a heap below k = 100. For a whole graph (N queries, k ≈ 100) the BLAS
+# path with the reservoir selection was 2-3× faster at 70,000 × 32 on a 2-core machine.
+FAISS_SETTINGS = {"distance_compute_blas_threshold": 20, "distance_compute_min_k_reservoir": 10}
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,6 @@ class KnnGraph:
 
     indices: np.ndarray
     distances: np.ndarray
-    exact: bool
 
     @property
     def n(self) -> int:
@@ -47,7 +57,7 @@ class KnnGraph:
         """The graph restricted to each point's `k` nearest neighbours."""
         if k > self.k:
             raise ValueError(f"the graph has {self.k} neighbours per point, {k} were asked for")
-        return KnnGraph(self.indices[:, :k], self.distances[:, :k], self.exact)
+        return KnnGraph(self.indices[:, :k], self.distances[:, :k])
 
     def with_self(self) -> tuple[np.ndarray, np.ndarray]:
         """Indices and distances N × (k+1) with each point first at distance 0 (UMAP's layout)."""
@@ -57,26 +67,63 @@ class KnnGraph:
         return indices, distances
 
 
-def compute_knn(embedding: np.ndarray, k: int = KNN_K, seed: int = 0) -> KnnGraph:
-    """k nearest neighbours (Euclidean) of every row of `embedding` (N × d), excluding the row itself."""
+def compute_knn(embedding: np.ndarray, k: int = KNN_K) -> KnnGraph:
+    """The exact k nearest neighbours (Euclidean) of every row of `embedding` (N × d), excluding the row itself.
+
+    faiss ranks by ‖a‖² + ‖b‖² − 2a·b in float32, whose rounding (on the order of 1e-4 in a small
+    distance) can swap near neighbours: it returns `RERANK_MARGIN` candidates more than needed,
+    and these are ranked again by directly computed distances (float32, relative error ~1e-7).
+    Memory: a float32 copy of the embedding in the index, the N × (k + 1 + margin) candidates,
+    and blocks of `RERANK_BLOCK` rows for the re-ranking.
+    """
+    import faiss
+
     x = np.ascontiguousarray(embedding, dtype=np.float32)
     n = x.shape[0]
     k = min(k, n - 1)
     if k < 1:
         raise ValueError(f"need at least 2 points for a neighbour graph, got {n}")
-    if n <= EXACT_MAX_POINTS:
-        from sklearn.neighbors import NearestNeighbors
+    # Distances do not change under a shift; centred rows have smaller norms, so less rounding.
+    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(centred)
+    with _faiss_settings(faiss, FAISS_SETTINGS):
+        _, candidates = index.search(centred, min(n, k + 1 + RERANK_MARGIN))
+    indices, distances = _rerank(centred, candidates.astype(np.int64), k + 1)
+    return KnnGraph(*_drop_self(indices, distances, k))
 
-        distances, indices = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", n_jobs=-1).fit(x).kneighbors(x)
-        exact = True
-    else:
-        from pynndescent import NNDescent
 
-        index = NNDescent(x, n_neighbors=k + 1, random_state=seed, n_jobs=-1, low_memory=True)
-        indices, distances = index.neighbor_graph
-        exact = False
-    indices, distances = _drop_self(indices.astype(np.int64), distances.astype(np.float32), k)
-    return KnnGraph(indices, distances, exact)
+@contextmanager
+def _faiss_settings(faiss: Any, settings: dict[str, int]) -> Iterator[None]:
+    """faiss's search settings are process-wide globals: set them for one search, then restore them."""
+    with _faiss_lock:
+        before = {name: getattr(faiss.cvar, name) for name in settings}
+        try:
+            for name, value in settings.items():
+                setattr(faiss.cvar, name, value)
+            yield
+        finally:
+            for name, value in before.items():
+                setattr(faiss.cvar, name, value)
+
+
+_faiss_lock = threading.Lock()
+
+
+def _rerank(x: np.ndarray, candidates: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `keep` nearest of each row's candidates (N × m), by direct distance, equal ones by index."""
+    n = x.shape[0]
+    indices = np.empty((n, keep), dtype=np.int64)
+    distances = np.empty((n, keep), dtype=np.float32)
+    for start in range(0, n, RERANK_BLOCK):
+        rows = slice(start, start + RERANK_BLOCK)
+        block = candidates[rows]
+        diff = x[block] - x[rows, None, :]
+        dist = np.sqrt(np.einsum("bmd,bmd->bm", diff, diff))
+        order = np.lexsort((block, dist), axis=-1)[:, :keep]
+        indices[rows] = np.take_along_axis(block, order, axis=1)
+        distances[rows] = np.take_along_axis(dist, order, axis=1)
+    return indices, distances
 
 
 def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +133,7 @@ def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.n
     missing = ~own.any(axis=1)
     own[missing, -1] = True
     keep = ~own
-    return indices[keep].reshape(-1, k), np.maximum(distances[keep].reshape(-1, k), 0.0)
+    return indices[keep].reshape(-1, k), distances[keep].reshape(-1, k)
 
 
 def _fingerprint(run_dir: Path) -> np.ndarray:
@@ -100,17 +147,20 @@ def load_embedding(run_dir: Path) -> np.ndarray:
 
 
 def load_or_compute_knn(run_dir: Path, k: int = KNN_K, seed: int = 0) -> KnnGraph:
-    """The run's cached kNN graph with at least min(k, N-1) neighbours, computing and saving it if needed."""
+    """The run's cached kNN graph with at least min(k, N-1) neighbours, computing and saving it if needed.
+
+    `seed` is accepted from callers that pass their run's seed; the exact graph does not use it.
+    """
     run_dir = Path(run_dir)
     cached = _read_cache(run_dir)
     if cached is not None and cached.k >= min(k, cached.n - 1):
         return cached
-    graph = compute_knn(load_embedding(run_dir), max(k, KNN_K), seed=seed)
+    graph = compute_knn(load_embedding(run_dir), max(k, KNN_K))
     artifacts.write_npz(
         run_dir / KNN_FILE,
         indices=graph.indices,
         distances=graph.distances,
-        exact=np.array(graph.exact),
+        exact=np.array(True),
         fingerprint=_fingerprint(run_dir),
     )
     return graph
@@ -121,9 +171,10 @@ def _read_cache(run_dir: Path) -> KnnGraph | None:
     if not path.exists():
         return None
     with np.load(path) as stored:
-        if not np.array_equal(stored["fingerprint"], _fingerprint(run_dir)):
+        # Graphs cached before issue 10 may hold approximate neighbours (exact = False): recomputed.
+        if not bool(stored["exact"]) or not np.array_equal(stored["fingerprint"], _fingerprint(run_dir)):
             return None
-        return KnnGraph(stored["indices"], stored["distances"], bool(stored["exact"]))
+        return KnnGraph(stored["indices"], stored["distances"])
 
 
 # The server asks for one point's neighbours per click: keep the arrays of recent runs in memory,
@@ -219,9 +270,8 @@ def trustworthiness(
         sq = _squared_distances(x[queries[chunk]], x)
         sq[np.arange(len(chunk)), queries[chunk]] = np.inf
         target = np.take_along_axis(sq, map_neighbors[chunk], axis=1)
-        sq.sort(axis=1)
-        exact = np.stack([np.searchsorted(row, t, side="left") for row, t in zip(sq, target)]) + 1
-        ranks[chunk] = np.where(unknown[chunk], exact, ranks[chunk])
+        for row, j in zip(*np.nonzero(unknown[chunk])):  # one count per entry: faster than sorting rows
+            ranks[chunk[row], j] = np.count_nonzero(sq[row] < target[row, j]) + 1
     penalty = np.clip(ranks - k, 0, None).sum()
     m = len(queries)
     return float(1.0 - 2.0 / (m * k * (2.0 * n - 3.0 * k - 1.0)) * penalty)
