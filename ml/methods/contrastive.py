@@ -1,0 +1,78 @@
+"""The contrastive base shared by SimCLR, MoCo and BYOL.
+
+What the three have in common lives here once: the two-view batched augmentation, the encoder
+and its projection head, the momentum (EMA) copies some of them keep, and `embed` (the encoder
+output, before any head). A method adds only its loss and the networks that are its own.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ml.augment import MultiViewTransform, simclr_augmentation
+from ml.methods.base import ImageShape, Method
+from ml.models.ema import ema_update, momentum_copy
+from ml.models.encoders import build_encoder
+from ml.models.heads import ProjectionHead
+from ml.models.sizing import resolve_encoder
+
+# Handwritten digits change meaning when mirrored (2 ↔ 5-ish, 3 ↔ ε); clothes and objects do not.
+_NO_FLIP_DATASETS = ("digits", "mnist")
+
+
+class ContrastiveMethod(Method):
+    """encoder → head on two augmented views of each batch; `embed` is the encoder alone.
+
+    A subclass sets the head's shape (`head_hidden`, `head_output`, `head_batch_norm`) and calls
+    `keep_momentum_copy(name)` for each network that needs an EMA twin (e.g. the key encoder);
+    `after_step` then moves every twin towards its network with `momentum_at(step, total_steps)`.
+    """
+
+    head_hidden: ClassVar[int] = 256
+    head_output: ClassVar[int] = 64
+    head_batch_norm: ClassVar[bool] = True
+
+    def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
+        super().__init__(image_shape, embedding_dim, encoder, dataset, **params)
+        self.encoder_name = resolve_encoder(encoder, image_shape)
+        self.encoder = build_encoder(self.encoder_name, image_shape, embedding_dim)
+        self.head = ProjectionHead(embedding_dim, self.head_hidden, self.head_output, batch_norm=self.head_batch_norm)
+        view = simclr_augmentation(image_shape, self.hyper["augmentation_strength"], horizontal_flip=dataset not in _NO_FLIP_DATASETS)
+        self.views = MultiViewTransform([view, view])
+        self._momentum_pairs: list[tuple[str, str]] = []  # (network, its EMA twin), by attribute name
+
+    def keep_momentum_copy(self, name: str) -> nn.Module:
+        """Register `momentum_<name>`, an EMA twin of network `name` that gets no gradients; returns it."""
+        twin_name = f"momentum_{name}"
+        setattr(self, twin_name, momentum_copy(getattr(self, name)))
+        self._momentum_pairs.append((name, twin_name))
+        return getattr(self, twin_name)
+
+    def two_views(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) → both views stacked (2B, C, H, W): view a in rows :B, view b in B:."""
+        return torch.cat(self.views(images))
+
+    def project(self, views: torch.Tensor) -> torch.Tensor:
+        """views (N, C, H, W) → the head's projections (N, head_output), through the online networks."""
+        return self.head(self.encoder(views))
+
+    @torch.no_grad()
+    def project_momentum(self, views: torch.Tensor) -> torch.Tensor:
+        """views (N, C, H, W) → projections (N, head_output) through the EMA twins of encoder and head."""
+        return self.momentum_head(self.momentum_encoder(views))
+
+    def momentum_at(self, step: int, total_steps: int) -> float:
+        """The EMA momentum after optimiser step `step` of `total_steps` (constant unless a method schedules it)."""
+        return self.hyper["momentum"]
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        if not self._momentum_pairs:
+            return
+        momentum = self.momentum_at(step, total_steps)
+        for name, twin_name in self._momentum_pairs:
+            ema_update(getattr(self, twin_name), getattr(self, name), momentum)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)
