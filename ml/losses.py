@@ -1,4 +1,5 @@
-"""Losses: NT-Xent for SimCLR and the contractive penalty for the contractive autoencoder."""
+"""Losses: NT-Xent (SimCLR), InfoNCE against a queue (MoCo), the negative-cosine loss (BYOL) and the
+contractive penalty for the contractive autoencoder."""
 from __future__ import annotations
 
 from typing import Callable
@@ -37,6 +38,33 @@ class NTXentLoss(nn.Module):
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """z_a, z_b: (B, D) → scalar loss."""
         return nt_xent_loss(z_a, z_b, self.temperature)
+
+
+def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, negatives: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """InfoNCE as in MoCo: each query is classified among its own key and every queued negative.
+
+    queries, keys: (B, D), row i of each from the same image; negatives: (K, D) past keys.
+    Vectors are L2-normalised here; logits are cosine similarities divided by `temperature`.
+    Returns the mean over the B queries of −log(e^{q·k/τ} / (e^{q·k/τ} + Σ_n e^{q·n/τ})).
+    """
+    if queries.shape != keys.shape or queries.ndim != 2 or negatives.ndim != 2 or negatives.shape[1] != queries.shape[1]:
+        raise ValueError(f"queries and keys must be (B, D) and negatives (K, D), got {tuple(queries.shape)}, "
+                         f"{tuple(keys.shape)} and {tuple(negatives.shape)}")
+    queries = F.normalize(queries, dim=1) / temperature  # scaling the B queries, not the B × K logits
+    positive = (queries * F.normalize(keys, dim=1)).sum(dim=1)  # (B,)
+    negative = queries @ F.normalize(negatives, dim=1).T  # (B, K)
+    # The cross entropy with the positive in column 0, without building the (B, 1 + K) logits.
+    return (torch.logaddexp(positive, torch.logsumexp(negative, dim=1)) - positive).mean()
+
+
+def negative_cosine_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BYOL's normalised MSE: mean over the batch of ‖p/‖p‖ − z/‖z‖‖² = 2 − 2·cos(p, z).
+
+    predictions, targets: (B, D); 0 when every pair points the same way, 4 when opposite.
+    """
+    if predictions.shape != targets.shape or predictions.ndim != 2:
+        raise ValueError(f"predictions and targets must both be (B, D), got {tuple(predictions.shape)} and {tuple(targets.shape)}")
+    return (2.0 - 2.0 * F.cosine_similarity(predictions, targets, dim=1)).mean()
 
 
 def contractive_penalty(encoder: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ each point at their spec (`Method.spec`), so nothing is declared twice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ml.models.sizing import ImageShape, is_small, resolve_encoder
@@ -76,13 +76,20 @@ CAE = MethodSpec("cae", "Contractive autoencoder", ParamSchema((
 _TEMPERATURE = ParamSpec("temperature", float, 0.1, "softmax temperature of the contrastive loss", minimum=0.0, maximum=10.0,
                          exclusive_minimum=True)
 _STRENGTH = ParamSpec("augmentation_strength", float, 0.3, "how strongly the two views are distorted (0..1)", minimum=0.0, maximum=1.0)
-# maximum=1 would accept 1 (a frozen target); the schema has no exclusive maximum, so _below_one refuses it.
+# The schema has no exclusive maximum, so maximum=1 lets 1 through and `_momentum_below_one` refuses it.
 _MOMENTUM = ParamSpec("momentum", float, 0.99, "EMA momentum of the key/target network, in [0, 1)", minimum=0.0, maximum=1.0)
 
 
 def _momentum_below_one(params: dict[str, Any], batch_size: int) -> None:
     if params["momentum"] >= 1.0:
         raise ParamError(f"momentum must be < 1 (1 would never update the target network), got {params['momentum']!r}")
+
+
+def _moco_check(params: dict[str, Any], batch_size: int) -> None:
+    _momentum_below_one(params, batch_size)
+    if params["queue_size"] < batch_size:
+        raise ParamError(f"queue_size must be >= the batch size ({batch_size}): each step enqueues a batch of keys; "
+                         f"got {params['queue_size']!r}")
 
 
 SIMCLR = MethodSpec(
@@ -96,4 +103,29 @@ SIMCLR = MethodSpec(
     mlp_defaults=_defaults(25, 512),
 )
 
-METHOD_SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (AE, DAE, SPARSE_AE, CAE, SIMCLR)}
+MOCO = MethodSpec(
+    "moco", "MoCo v2 (contrastive, momentum queue)", ParamSchema((
+        _TEMPERATURE,
+        ParamSpec("queue_size", int, 4096, "how many past keys serve as negatives (>= the batch size)", minimum=2, maximum=262144),
+        _MOMENTUM,
+        _STRENGTH,
+    )),
+    defaults=_defaults(10, 256),
+    small_defaults=_defaults(30, 256),
+    mlp_defaults=_defaults(25, 512),
+    check=_moco_check,
+)
+
+BYOL = MethodSpec(
+    "byol", "BYOL (predictor + EMA target, no negatives)", ParamSchema((
+        replace(_MOMENTUM, help="EMA momentum of the target network at the start; it rises to 1 on a cosine schedule"),
+        ParamSpec("predictor_hidden", int, 256, "hidden width of the predictor", minimum=1, maximum=8192),
+        _STRENGTH,
+    )),
+    defaults=_defaults(10, 256),
+    small_defaults=_defaults(30, 256),
+    mlp_defaults=_defaults(25, 512),
+    check=_momentum_below_one,
+)
+
+METHOD_SPECS: dict[str, MethodSpec] = {spec.name: spec for spec in (AE, DAE, SPARSE_AE, CAE, SIMCLR, MOCO, BYOL)}
