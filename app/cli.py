@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from app.settings import Settings
+from ml.methods.specs import METHOD_SPECS
 
-TRAIN_METHODS = "ae, dae, sparse-ae, cae, simclr"
+TRAIN_METHODS = ", ".join(METHOD_SPECS)  # ae, dae, sparse-ae, cae, simclr, moco, byol
 PROJECTION_METHODS = "pca, tsne, umap"
 CLUSTERING_METHODS = "kmeans, dbscan, hdbscan, agglomerative"
 
@@ -228,7 +229,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.method not in catalog.training_methods():
         raise UsageError(f"unknown method {args.method!r}; choose one of {', '.join(catalog.training_methods())}")
     method_params = parse_key_values(args.param)
-    catalog.training_methods()[args.method].params.validate(method_params)  # before the dataset is loaded
+    spec = catalog.training_methods()[args.method]
+    # Checked before the dataset is loaded; against the batch size too when it is given (the
+    # dataset's default batch size is checked by train_config below).
+    if args.batch_size is not None:
+        spec.validate(method_params, args.batch_size)
+    else:
+        spec.params.validate(method_params)
     dataset = open_dataset(args.dataset, registry, settings.datasets_dir)
     given = {"epochs": args.epochs, "embedding_dim": args.embedding_dim, "batch_size": args.batch_size,
              "lr": args.lr, "seed": args.seed, "encoder": args.encoder}

@@ -38,7 +38,7 @@ def test_create_app_overrides_get_settings(tmp_path, settings_factory) -> None:
 
 def test_methods_describe_every_form(api: TestClient) -> None:
     body = api.get("/api/methods").json()
-    assert set(body["training"]) == {"ae", "dae", "sparse-ae", "cae", "simclr"}
+    assert set(body["training"]) == {"ae", "dae", "sparse-ae", "cae", "simclr", "moco", "byol"}
     assert {"pca", "tsne", "umap"} <= set(body["projections"])
     assert {"kmeans", "dbscan", "hdbscan", "agglomerative"} <= set(body["clusterings"])
     kmeans = {spec["name"]: spec for spec in body["clusterings"]["kmeans"]["params"]}
