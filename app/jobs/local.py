@@ -3,6 +3,7 @@
 With `warm_up`, one more process compiles UMAP's numba code into the disk cache at the lowest CPU
 priority while the workers already take jobs (app.jobs.worker.warm_up_main): no worker compiles
 anything before its first job, and no job shares its process or its share of the CPU with it.
+Once it is done, idle workers load that code between jobs (app.jobs.worker.worker_main).
 
 A monitor thread in the server process watches the workers: a worker that dies (crash, kill,
 out-of-memory) has its job marked failed with the reason and is replaced; a job that ignores a
@@ -71,13 +72,15 @@ class LocalJobRunner(JobRunner):
         self._stopping = threading.Event()
         self._quick_deaths = 0
         self._warm_up: SpawnProcess | None = None
+        self._cache_warm = self._context.Event()  # set by the warm-up process once it is done
 
     # ----- JobRunner ------------------------------------------------------------------------
     def start(self) -> None:
         with self._lock:
             self._workers = [self._spawn() for _ in range(self.size)]
         if self.warm_up:
-            self._warm_up = self._context.Process(target=warm_up_main, name="latentmap-warm-up", daemon=True)
+            self._warm_up = self._context.Process(target=warm_up_main, args=(self._cache_warm,),
+                                                  name="latentmap-warm-up", daemon=True)
             self._warm_up.start()
             os.setpriority(os.PRIO_PROCESS, self._warm_up.pid, WARM_UP_NICENESS)  # from its first instruction
         self._monitor = threading.Thread(target=self._watch, name="latentmap-job-monitor", daemon=True)
@@ -140,7 +143,7 @@ class LocalJobRunner(JobRunner):
         process = self._context.Process(
             target=worker_main,
             args=(str(self.registry.path), str(self.data_dir), str(self.datasets_dir) if self.datasets_dir else None,
-                  ready, self._stop),
+                  ready, self._stop, self._cache_warm),
             name="latentmap-worker",
             daemon=True,
         )
