@@ -158,7 +158,8 @@ function updateTraining(job) {
   bar.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
   bar.querySelector(".progress-bar").style.width = `${(fraction * 100).toFixed(1)}%`;
   bar.dataset.status = job.status;
-  $("#stat-epoch").textContent = metrics.epoch !== undefined && metrics.epochs ? `${metrics.epoch} / ${metrics.epochs}` : job.status === "queued" ? "queued" : "—";
+  // Before its first epoch a running job loads the dataset and builds the model: say so, not "—".
+  $("#stat-epoch").textContent = metrics.epoch !== undefined && metrics.epochs ? `${metrics.epoch} / ${metrics.epochs}` : job.status === "queued" ? "queued" : job.status === "running" ? "starting…" : "—";
   $("#stat-loss").textContent = metrics.loss !== undefined ? sig(metrics.loss) : "—";
   $("#stat-speed").textContent = metrics.images_per_second ? count(Math.round(metrics.images_per_second)) : "—";
   $("#stat-eta").textContent = metrics.eta_seconds !== undefined ? duration(metrics.eta_seconds) : "—";
