@@ -67,11 +67,69 @@ def test_knee_of_a_hockey_stick_curve() -> None:
 
 def test_hdbscan_recovers_blobs_and_flags_outliers(with_outliers: tuple[np.ndarray, KnnGraph], blobs: tuple[np.ndarray, np.ndarray]) -> None:
     model = make_clustering("hdbscan", {"min_cluster_size": 20}).fit(with_outliers[0])
-    assert model.params_ == {"min_cluster_size": 20, "min_samples": 20}
+    assert model.params_ == {"min_cluster_size": 20, "min_samples": 20, "implementation": "scikit-learn"}
     np.testing.assert_array_equal(model.labels_[300:], -1)
     core = model.labels_[:300] != -1
     assert core.mean() > 0.9
     assert adjusted_rand_score(blobs[1][core], model.labels_[:300][core]) == 1.0
+
+
+@pytest.fixture(scope="module")
+def uneven() -> np.ndarray:
+    """Six 5-d blobs of different spreads and 80 uniform outliers: where HDBSCAN's choices matter."""
+    x, _ = make_blobs(n_samples=800, centers=6, n_features=5, cluster_std=[0.5, 1.0, 1.5, 0.8, 2.0, 0.3], random_state=1)
+    return np.vstack([x, np.random.default_rng(1).uniform(-12, 12, size=(80, 5))]).astype(np.float32)
+
+
+@pytest.mark.parametrize(("min_cluster_size", "min_samples"), [(15, 15), (15, 5), (30, 3), (10, 2), (10, 1)])
+def test_hdbscan_fast_path_gives_scikit_learn_labels(
+    uneven: np.ndarray, min_cluster_size: int, min_samples: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.cluster import HDBSCAN
+
+    monkeypatch.setattr(clustering, "HDBSCAN_FAST_MIN_POINTS", 100)
+    params = {"min_cluster_size": min_cluster_size, "min_samples": min_samples}
+    model = make_clustering("hdbscan", params).fit(uneven)
+    expected = HDBSCAN(**params, copy=True).fit_predict(uneven)
+    assert model.params_["implementation"] == "fast_hdbscan"
+    assert model.labels_.max() == expected.max() and model.labels_.max() >= 4
+    assert adjusted_rand_score(expected, model.labels_) >= 0.99
+    assert np.mean(model.labels_ != -1) == pytest.approx(np.mean(expected != -1), abs=0.005)
+
+
+def test_hdbscan_keeps_scikit_learn_above_30_dimensions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clustering, "HDBSCAN_FAST_MIN_POINTS", 100)
+    x, y = make_blobs(n_samples=300, centers=3, n_features=31, cluster_std=0.5, random_state=0)
+    model = make_clustering("hdbscan", {"min_cluster_size": 20}).fit(x.astype(np.float32))
+    assert model.params_["implementation"] == "scikit-learn"
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("limit", "value", "shape", "params", "message"),
+    [
+        ("HDBSCAN_EXACT_MAX_WORK", 1_000_000, (300, 31), {}, r"hdbscan on 31 dimensions is limited to 179 points and this has 300 .* set on to a projection"),
+        ("HDBSCAN_MAX_NEIGHBOUR_ENTRIES", 1_000, (300, 3), {"min_samples": 10}, "min_samples = 10 with 300 points needs more than 1,000 neighbour entries; set min_samples to at most 3"),
+        ("HDBSCAN_MAX_POINTS", 250, (300, 3), {}, "hdbscan is limited to 250 points and this has 300"),
+    ],
+)
+def test_hdbscan_refuses_hopeless_inputs_before_any_work(
+    limit: str, value: int, shape: tuple[int, int], params: dict, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clustering, limit, value)
+    calls: list[float] = []
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    with pytest.raises(ParamError, match=message):
+        make_clustering("hdbscan", params).fit(x, progress=lambda iteration, step, metrics: calls.append(metrics["fraction"]))
+    assert calls == []  # refused before the first progress report, i.e. before any clustering
+
+
+def test_hdbscan_limits_allow_a_70k_run_in_10_dimensions() -> None:
+    model = make_clustering("hdbscan")
+    model.params_ = model.params.validate({})
+    model._check(np.zeros((70_000, 10), dtype=np.float32))  # the fmnist pipeline's UMAP-10: accepted
+    with pytest.raises(ParamError, match="limited to 49,497 points and this has 70,000"):
+        model._check(np.zeros((70_000, 128), dtype=np.float32))
 
 
 @pytest.mark.parametrize("linkage", ["ward", "average", "complete"])
