@@ -113,7 +113,8 @@ def test_zip_upload_shows_its_report_and_becomes_selectable(server, page, tmp_pa
     assert "1 file skipped" in text
     skipped = report.locator(".skipped-list li").all_inner_texts()
     assert len(skipped) == 1 and "notes.txt" in skipped[0]
-    assert page.locator("#train-dataset").input_value() == "my-shapes"
+    # The report shows at once; the dataset list is reloaded after it, then the new one is chosen.
+    page.wait_for_function("document.querySelector('#train-dataset').value === 'my-shapes'")
     assert any(item["name"] == "my-shapes" for item in server.get("/api/datasets"))
     report.scroll_into_view_if_needed()
     screenshot(page, "home-upload")
