@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml import artifacts
+from ml import artifacts, ssl_health
 from ml.datasets.base import ImageDataset
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
@@ -24,6 +24,8 @@ from ml.train_config import TrainConfig
 REPORT_EVERY_STEPS = 10
 EMBED_BATCH = 1024
 RECONSTRUCTION_SAMPLE = 16
+HEALTH_KEYS = ("alignment", "uniformity", "embedding_std", "embedding_std_ratio", "verdict", "monitor_knn_accuracy")
+HEALTH_TAIL = 32  # epochs of SSL health each progress report carries (reports are throttled, rows must not be lost)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,6 +86,23 @@ def encode(method: Method, images: torch.Tensor) -> np.ndarray:
     method.eval()
     parts = [method.embed(_as_batch(images[start : start + EMBED_BATCH])).float().cpu() for start in range(0, len(images), EMBED_BATCH)]
     return torch.cat(parts).numpy().astype(np.float32, copy=False)
+
+
+def _health(method: Method, images: torch.Tensor, monitor: torch.Tensor, labels: np.ndarray | None, seed: int) -> dict[str, Any]:
+    """SSL health (ml.ssl_health) of the monitor images (M, C, H, W uint8 indices `monitor`), in eval mode, no grad.
+
+    The views are drawn from a generator forked off the training one and seeded alike every epoch,
+    so the curves compare the same views over time and the training itself is not changed by them.
+    """
+    started = time.perf_counter()
+    forked = [torch.cuda.current_device()] if images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked), torch.inference_mode():
+        torch.manual_seed(seed)
+        method.eval()
+        batch = _as_batch(images[monitor])
+        view_a, view_b = method.views(batch)
+        clean, a, b = (method.embed(part).float().cpu().numpy() for part in (batch, view_a, view_b))
+    return {**ssl_health.health_row(clean, a, b, labels), "health_seconds": time.perf_counter() - started}
 
 
 @torch.inference_mode()
@@ -153,6 +172,12 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
          "dataset_info": {"name": dataset.name, "n": len(dataset), "image_shape": list(dataset.image_shape), "has_labels": dataset.has_labels, "n_train": n_train}},
     )
 
+    monitor, monitor_labels = None, None
+    if config.method in ssl_health.CONTRASTIVE_METHODS:
+        chosen = ssl_health.monitor_indices(len(dataset), train_idx.numpy(), config.seed)
+        monitor = torch.from_numpy(chosen).to(device)
+        monitor_labels = dataset.labels[chosen] if dataset.labels is not None else None
+
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
     if checkpoint is not None:
@@ -182,26 +207,29 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
             session_steps += 1
             if (step + 1) % REPORT_EVERY_STEPS == 0 and step + 1 < steps_per_epoch:
                 done = epoch * steps_per_epoch + step + 1
-                report(progress, epoch + 1, step + 1, _progress_metrics(config, done, total_steps, float(loss_sum) / (step + 1), session_steps, session_start, batch_size))
+                report(progress, epoch + 1, step + 1, _progress_metrics(config, done, total_steps, float(loss_sum) / (step + 1), session_steps, session_start, batch_size, history))
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds
         history.append({"epoch": epoch + 1, "loss": float(loss_sum) / steps_per_epoch, "seconds": epoch_seconds, "images_per_second": steps_per_epoch * batch_size / epoch_seconds})
+        if monitor is not None:  # outside the epoch's seconds: the health costs three small forward passes
+            history[-1].update(_health(method, images, monitor, monitor_labels, config.seed))
         artifacts.write_torch(
             checkpoint_path,
             {"model": method.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
              "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict(), "torch_threads": threads},
         )
         done = (epoch + 1) * steps_per_epoch
-        report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size))
+        report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size, history))
 
     return _finish(config, method, dataset, images, run_dir, history, train_seconds, n_train, batch_size * steps_per_epoch * config.epochs)
 
 
-def _progress_metrics(config: TrainConfig, done: int, total: int, loss: float, session_steps: int, session_start: float, batch_size: int) -> dict[str, float]:
+def _progress_metrics(config: TrainConfig, done: int, total: int, loss: float, session_steps: int, session_start: float, batch_size: int,
+                      history: list[dict[str, Any]]) -> dict[str, Any]:
     elapsed = max(time.perf_counter() - session_start, 1e-9)
     steps_per_second = session_steps / elapsed
     steps_per_epoch = total // config.epochs
-    return {
+    metrics: dict[str, Any] = {
         "fraction": done / total,
         "epoch": (done - 1) // steps_per_epoch + 1,
         "epochs": config.epochs,
@@ -209,6 +237,11 @@ def _progress_metrics(config: TrainConfig, done: int, total: int, loss: float, s
         "images_per_second": steps_per_second * batch_size,
         "eta_seconds": (total - done) / steps_per_second,
     }
+    # The last epochs' SSL health rows, so that a listener that missed a (throttled) report still gets every epoch.
+    health = [{key: row[key] for key in ("epoch", "loss", *HEALTH_KEYS) if key in row} for row in history[-HEALTH_TAIL:] if "verdict" in row]
+    if health:
+        metrics["health"] = health
+    return metrics
 
 
 def _finish(config: TrainConfig, method: Method, dataset: ImageDataset, images: torch.Tensor, run_dir: Path,
@@ -231,5 +264,9 @@ def _finish(config: TrainConfig, method: Method, dataset: ImageDataset, images: 
         "epochs": config.epochs,
         **_evaluate(embeddings, dataset, config.seed),
     }
+    if "verdict" in history[-1]:
+        dim = embeddings.shape[1]
+        metrics["ssl_health"] = {**{key: history[-1][key] for key in HEALTH_KEYS}, "uniform_sphere_std": ssl_health.uniform_sphere_std(dim),
+                                 "uniform_sphere_uniformity": ssl_health.uniform_sphere_uniformity(dim)}
     artifacts.write_json(run_dir / artifacts.METRICS, metrics)
     return metrics
