@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=15.0, help="stop a method's training after this long (evaluates its last finished epoch)")
     parser.add_argument("--baseline-steps", type=int, default=40, help="steps of the bare PyTorch loop (half before, half after training)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--raw-pixels", action="store_true", help="also print the kNN-5 / probe of the raw pixels on the same split")
     args = parser.parse_args()
 
     # One thread count for the whole run, so train() and the bare loop are compared like for like;
@@ -106,6 +107,11 @@ def main() -> None:
           f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
     print("| method | epochs (done/default) | batch | lr | dim | kNN-5 acc | linear probe | train s | train() img/s | bare loop img/s | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.raw_pixels:
+        pixels = dataset.images.reshape(len(dataset), -1).astype(np.float32) / 255.0
+        train_idx, test_idx = evaluation_split(dataset.labels, dataset.train_mask, args.seed)
+        parts = (pixels[train_idx], dataset.labels[train_idx], pixels[test_idx], dataset.labels[test_idx])
+        print(f"| raw pixels | – | – | – | {pixels.shape[1]} | {knn_accuracy(*parts):.4f} | {linear_probe_accuracy(*parts):.4f} | – | – | – | – |", flush=True)
     for row in rows:
         fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
         print(f"| {row['method']} | {row['done']}/{row['epochs']} | {row['batch_size']} | {row['lr']:g} | {row['embedding_dim']} | {fmt(row['knn'])} | "

@@ -1,0 +1,128 @@
+"""Recipe screen for the contrastive methods on a grey 28 px dataset: one variant, a fixed time budget.
+
+Trains simclr / moco / byol with the given augmentation, head, temperature, queue, momentum and
+warm-up on the first part of the official train split and scores kNN-5 (Euclidean, and cosine
+beside it) of the embedding on a validation part carved from the train split (never the test
+split), so that recipes are chosen without looking at the test images.
+
+    flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_recipe.py --method simclr --seconds 180 --min-scale 0.5
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ml.augment import ColourJitterBatch, RandomGaussianBlurBatch, RandomResizedCropBatch  # noqa: E402
+from ml.datasets import load_dataset  # noqa: E402
+from ml.evaluation import knn_accuracy  # noqa: E402
+from ml.methods import METHODS  # noqa: E402
+from ml.training import encode  # noqa: E402
+
+
+def view_transform(args: argparse.Namespace) -> nn.Sequential:
+    steps: list[nn.Module] = [RandomResizedCropBatch(args.min_scale, args.degrees, horizontal_flip=args.flip, max_ratio=args.max_ratio)]
+    if args.jitter > 0:
+        steps.append(ColourJitterBatch(args.jitter, args.jitter))
+    if args.blur > 0:
+        steps.append(RandomGaussianBlurBatch(args.blur))
+    if args.noise > 0:
+        import torchvision.transforms.v2 as v2
+
+        steps.append(v2.GaussianNoise(sigma=args.noise, clip=True))
+    return nn.Sequential(*steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--steps", type=int, default=0, help="a fixed number of optimiser steps instead of --seconds")
+    parser.add_argument("--n-train", type=int, default=50000, help="images of the train split trained on (the last 10k are the validation queries)")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=float, default=0.0, help="fraction of the steps with a linear lr warm-up")
+    parser.add_argument("--temperature", type=float, default=0.1)
+    parser.add_argument("--queue", type=int, default=4096)
+    parser.add_argument("--momentum", type=float, default=0.99)
+    parser.add_argument("--head-hidden", type=int, default=256)
+    parser.add_argument("--head-out", type=int, default=64)
+    parser.add_argument("--min-scale", type=float, default=0.76)
+    parser.add_argument("--max-ratio", type=float, default=4 / 3)
+    parser.add_argument("--degrees", type=float, default=4.5)
+    parser.add_argument("--flip", type=int, default=1)
+    parser.add_argument("--jitter", type=float, default=0.12)
+    parser.add_argument("--blur", type=float, default=0.15)
+    parser.add_argument("--noise", type=float, default=0.015)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", "1")))
+    torch.manual_seed(args.seed)
+
+    dataset = load_dataset(args.dataset)
+    train_part = np.flatnonzero(dataset.train_mask)
+    fit_idx, val_idx = train_part[: args.n_train], train_part[-10000:]
+    assert len(np.intersect1d(fit_idx, val_idx)) == 0
+    images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous()
+
+    cls = METHODS[args.method]
+    cls.head_hidden, cls.head_output = args.head_hidden, args.head_out
+    params = {"temperature": args.temperature, "queue_size": args.queue, "momentum": args.momentum}
+    params = {key: value for key, value in params.items() if key in {spec.name for spec in cls.params.specs}}
+    method = cls(dataset.image_shape, 32, dataset=dataset.name, **params)
+    view = view_transform(args)
+    method.views.views = nn.ModuleList([view, view])
+    optimiser = torch.optim.Adam(method.parameters(), lr=args.lr)
+
+    fit = torch.from_numpy(fit_idx)
+    steps_per_epoch = len(fit) // args.batch
+    # Speed probe on a copy-free warm start: the first steps decide the step budget.
+    method.train()
+    probe_start, step, total_steps = time.perf_counter(), 0, (args.steps or None)
+    shuffle = torch.Generator().manual_seed(args.seed)
+    order = fit[torch.randperm(len(fit), generator=shuffle)]
+    losses = []
+    start = time.perf_counter()
+    while total_steps is None or step < total_steps:
+        if step and step % steps_per_epoch == 0:
+            order = fit[torch.randperm(len(fit), generator=shuffle)]
+        begin = (step % steps_per_epoch) * args.batch
+        batch = images[order[begin : begin + args.batch]].float().div_(255.0)
+        if total_steps is not None:
+            progress = step / total_steps
+            warm = min(1.0, progress / args.warmup) if args.warmup > 0 else 1.0
+            for group in optimiser.param_groups:
+                group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
+        loss = method.loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        method.after_step(step, total_steps or 10**9)
+        losses.append(float(loss.detach()))
+        if total_steps is None and step == 20:
+            per_step = (time.perf_counter() - probe_start) / 20
+            total_steps = max(21, int(args.seconds / per_step))
+    seconds = time.perf_counter() - start
+    embeddings = encode(method, images)
+    labels = dataset.labels
+    normed = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
+    euclid = knn_accuracy(embeddings[fit_idx], labels[fit_idx], embeddings[val_idx], labels[val_idx])
+    cosine = knn_accuracy(normed[fit_idx], labels[fit_idx], normed[val_idx], labels[val_idx])
+    setting = " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("dataset",))
+    print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "
+          f"s={seconds:.0f} img/s={total_steps * args.batch / seconds:.0f} loss={np.mean(losses[-50:]):.3f} load={os.getloadavg()[0]:.1f} | {setting}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
