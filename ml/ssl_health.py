@@ -38,7 +38,7 @@ MONITOR_K = 5
 COLLAPSED_RATIO = 0.1
 PARTIAL_RATIO = 0.25
 
-Verdict = Literal["healthy", "partial", "collapsed"]
+Verdict = Literal["healthy", "partial", "collapsed", "diverged"]
 
 
 def normalised(x: np.ndarray) -> np.ndarray:
@@ -120,8 +120,12 @@ def health_row(clean: np.ndarray, view_a: np.ndarray, view_b: np.ndarray, labels
     """One epoch's health from the monitor set's embeddings (n, d): clean images and two views of each.
 
     Returns {alignment, uniformity, embedding_std, embedding_std_ratio (std × √d), verdict,
-    monitor_knn_accuracy (None without labels)}; all floats are plain Python floats.
+    monitor_knn_accuracy (None without labels)}; all floats are plain Python floats. Non-finite
+    embeddings (the training diverged) give the verdict `diverged` and None for every value.
     """
+    if not all(np.isfinite(part).all() for part in (clean, view_a, view_b)):
+        return {"alignment": None, "uniformity": None, "embedding_std": None, "embedding_std_ratio": None,
+                "verdict": "diverged", "monitor_knn_accuracy": None}
     dim = clean.shape[1]
     std = embedding_std(clean)
     return {

@@ -23,6 +23,15 @@ def test_identical_embeddings_have_zero_std_zero_uniformity_and_are_called_colla
     assert row["monitor_knn_accuracy"] is None
 
 
+def test_non_finite_embeddings_are_a_divergence_not_numbers() -> None:
+    x = np.random.default_rng(0).standard_normal((20, 4))
+    broken = x.copy()
+    broken[3, 1] = np.nan
+    row = ssl_health.health_row(broken, x, x, labels=np.zeros(20, dtype=int))
+    assert row == {"alignment": None, "uniformity": None, "embedding_std": None, "embedding_std_ratio": None,
+                   "verdict": "diverged", "monitor_knn_accuracy": None}
+
+
 def test_alignment_is_zero_for_identical_pairs_and_four_for_opposite_ones() -> None:
     x = np.random.default_rng(0).standard_normal((100, 8))
     assert ssl_health.alignment(x, x) == pytest.approx(0.0, abs=1e-12)
