@@ -7,6 +7,7 @@ import { Atlas } from "./atlas.js";
 import { decodePoints } from "./decode.js";
 import { $, clear, el, setOptions, toast } from "./dom.js";
 import { analysisTitle, count, duration, fixed, humanName, methodName, percent, sig } from "./format.js";
+import { HealthPanel } from "./health.js";
 import { HoverCard } from "./hovercard.js";
 import { ACTIVE, followJob } from "./jobs.js";
 import { bindModes, coloringFor, MapView } from "./mapview.js";
@@ -117,6 +118,8 @@ async function showTraining(run) {
   panel.hidden = false;
   const job = run.job;
   training.started = job && job.started ? job.started * 1000 : Date.now();
+  training.health = new HealthPanel($("#health-live"), { dim: (run.config || {}).embedding_dim, banner: $("#health-warning") }); // SSL health (health.js)
+  training.health.update(run.history);
   // Finished epochs recorded so far (arriving mid-run), then live points from the events.
   for (const row of run.history || []) {
     training.x.push(row.epoch);
@@ -163,6 +166,7 @@ function updateTraining(job) {
   $("#stat-loss").textContent = metrics.loss !== undefined ? sig(metrics.loss) : "—";
   $("#stat-speed").textContent = metrics.images_per_second ? count(Math.round(metrics.images_per_second)) : "—";
   $("#stat-eta").textContent = metrics.eta_seconds !== undefined ? duration(metrics.eta_seconds) : "—";
+  if (training.health) training.health.update(metrics.health);
   if (metrics.loss !== undefined && Number.isFinite(metrics.loss) && metrics.epochs) {
     training.pending.push([fraction * metrics.epochs, metrics.loss]);
     if (!training.frame) training.frame = requestAnimationFrame(flushLoss);
@@ -265,6 +269,7 @@ function renderMapStatus() {
 
 async function enterMap() {
   $("#map-section").hidden = false;
+  new HealthPanel($("#health-history"), { dim: (state.run.config || {}).embedding_dim, banner: $("#health-warning") }).update(state.run.history); // SSL health (health.js)
   renderScores();
   renderRunTab();
   populatePickers();
