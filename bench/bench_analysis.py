@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_analysis.py digits        # UMAP + k-means on digits (pixels, PCA, trained AE)
     .venv/bin/python bench/bench_analysis.py fmnist        # best clustering pipeline on Fashion-MNIST (70k)
     .venv/bin/python bench/bench_analysis.py projections --n 10000   # ours vs plain library calls
-    .venv/bin/python bench/bench_analysis.py whole --n 70000          # shared kNN graph vs separate calls
+    .venv/bin/python bench/bench_analysis.py whole --n 70000 --dim 32 # shared kNN graph vs separate calls
+    .venv/bin/python bench/bench_analysis.py hdbscan --n 70000        # HDBSCAN on UMAP-10: ours vs scikit-learn
+    .venv/bin/python bench/bench_analysis.py knn --n 70000 --dim 32   # the kNN graph: exact vs pynndescent
 
 Every comparison runs its baseline in the same process, one after the other, because the machine's
 cores may be shared; the 1-minute load average is printed with each table. Trustworthiness is
@@ -184,18 +186,36 @@ def library_sklearn_tsne(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def warm(args: argparse.Namespace) -> None:
-    """Compile numba code first (as a long-lived worker does) so that no timed row pays for it."""
+    """Compile numba code first (as a long-lived worker does) so that no timed row pays for it.
+
+    Ours (UMAP on the shared graph) and the libraries' own paths (umap-learn with its pynndescent
+    search, openTSNE's default neighbours, fast_hdbscan) on 300 points, so that neither column pays.
+    """
+    import umap
+    from openTSNE import TSNE
+
     from ml.numba_cache import warm_up
 
-    timed(warm_up, "warm-up (numba compilation, not in any row)")
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    timed(warm_up, "warm-up: ours (numba compilation or cache load, not in any row)")
+    timed(lambda: umap.UMAP(n_epochs=10).fit_transform(x), "warm-up: umap-learn's own path (not in any row)")
+    timed(lambda: TSNE(n_iter=10, early_exaggeration_iter=10, n_jobs=-1).fit(x), "warm-up: openTSNE's own path (not in any row)")
+    if getattr(args, "pynndescent", False):
+        from pynndescent import NNDescent
+
+        timed(lambda: NNDescent(x, n_neighbors=16, random_state=0, n_jobs=-1, low_memory=True), "warm-up: pynndescent (not in any row)")
+    if args.section == "hdbscan":
+        import fast_hdbscan
+
+        timed(lambda: fast_hdbscan.HDBSCAN(min_cluster_size=10, min_samples=4).fit_predict(x.astype(np.float64)), "warm-up: fast_hdbscan (not in any row)")
 
 
 def bench_projections(args: argparse.Namespace) -> None:
     warm(args)
     pixels, labels = fashion_pixels()
-    x = pca(pixels[: args.n], 50, args.seed)
-    graph, knn_seconds = timed(lambda: compute_knn(x, seed=args.seed), "kNN graph")
-    rows: list[list[Any]] = [["shared kNN graph (k = 90, " + ("exact" if graph.exact else "pynndescent") + ")", knn_seconds, "", ""]]
+    x = pca(pixels[: args.n], args.dim, args.seed)
+    graph, knn_seconds = timed(lambda: compute_knn(x), "kNN graph")
+    rows: list[list[Any]] = [["shared kNN graph (k = 90, exact, faiss)", knn_seconds, "", ""]]
     from ml.projection import make_projection
 
     for name, work in (
@@ -212,7 +232,7 @@ def bench_projections(args: argparse.Namespace) -> None:
         coords, seconds = timed(work, name)
         rows.append([name, seconds, trustworthiness(x, coords, graph), "+ kNN graph" if name.startswith("ours: tsne") or name.startswith("ours: umap") else ""])
     table(
-        f"Projection of {args.n:,} Fashion-MNIST images (PCA-50 of pixels): seconds and trustworthiness (k = 10, 5,000-point sample)",
+        f"Projection of {args.n:,} Fashion-MNIST images (PCA-{args.dim} of pixels): seconds and trustworthiness (k = 10, 5,000-point sample)",
         ["method", "seconds", "trustworthiness", "note"],
         rows,
     )
@@ -227,11 +247,11 @@ def bench_whole(args: argparse.Namespace) -> None:
 
     warm(args)
     pixels, labels = fashion_pixels()
-    x = pca(pixels[: args.n], 50, args.seed)
+    x = pca(pixels[: args.n], args.dim, args.seed)
     sample = np.sort(np.random.default_rng(args.seed).choice(len(x), size=min(5_000, len(x)), replace=False))
 
     shared: dict[str, float] = {}
-    graph, shared["kNN graph (k = 90)"] = timed(lambda: compute_knn(x, seed=args.seed), "shared: kNN graph (k = 90)")
+    graph, shared["kNN graph (k = 90)"] = timed(lambda: compute_knn(x), "shared: kNN graph (k = 90, exact, faiss)")
     tsne, shared["t-SNE"] = timed(lambda: make_projection("tsne", {}, args.seed).fit_transform(x, graph), "shared: t-SNE")
     umap_coords, shared["UMAP"] = timed(lambda: make_projection("umap", {}, args.seed).fit_transform(x, graph), "shared: UMAP")
     _, shared["neighbours of every point (k = 10)"] = timed(lambda: graph.first(10).indices.copy(), "shared: neighbours of every point (k = 10)")
@@ -255,6 +275,17 @@ def bench_whole(args: argparse.Namespace) -> None:
         "separate: trustworthiness of both maps",
     )
     rows = []
+    variant_rows: list[list[Any]] = []
+    if args.tsne_variant:
+        # Our t-SNE with other parameters on the same graph: in no total, for choosing defaults.
+        variant = dict(item.split("=", 1) for item in args.tsne_variant)
+        coords, seconds = timed(lambda: make_projection("tsne", variant, args.seed).fit_transform(x, graph), f"ours: t-SNE {variant}, in no total")
+        variant_rows.append([f"(in no total) ours: t-SNE with {variant}: seconds / trustworthiness", seconds, trustworthiness(x, coords, graph)])
+    if args.pynndescent:
+        # What the shared graph cost before issue 10 (approximate, the call ml.neighbors made): in no total.
+        from pynndescent import NNDescent
+
+        timed(lambda: NNDescent(x, n_neighbors=91, random_state=args.seed, n_jobs=-1, low_memory=True).neighbor_graph, "pynndescent graph (k = 90), before issue 10, in no total")
     for step in ("kNN graph (k = 90)", "t-SNE", "UMAP", "neighbours of every point (k = 10)", "trustworthiness of both maps"):
         rows.append([step, shared.get(step, 0.0), separate.get(step, 0.0)])
     total_shared, total_separate = sum(shared.values()), sum(separate.values())
@@ -263,24 +294,128 @@ def bench_whole(args: argparse.Namespace) -> None:
     rows.append(["trustworthiness t-SNE (ours, same sample of queries vs all points)", tw_tsne, trustworthiness(x, tsne_lib, graph)])
     rows.append(["trustworthiness UMAP (ours, same sample of queries vs all points)", tw_umap, trustworthiness(x, umap_lib, graph)])
     rows.append(["trustworthiness as scikit-learn computes it within the 5,000-point sample", sklearn_trustworthiness(x[sample], tsne[sample], n_neighbors=10), tw_tsne_lib])
+    rows.extend(variant_rows)
     table(
-        f"Whole analysis of a {args.n:,}-point run (Fashion-MNIST PCA-50): shared kNN graph vs the same library calls made separately (seconds; both in this process, one after the other)",
+        f"Whole analysis of a {args.n:,}-point run (Fashion-MNIST PCA-{args.dim}): shared exact kNN graph vs the same library calls made separately (seconds; both in this process, one after the other)",
         ["step", "shared graph (ours)", "separate library calls"],
         rows,
     )
 
 
+# ---------------------------------------------------------------- the kNN graph alone
+def bench_knn(args: argparse.Namespace) -> None:
+    """The k = 90 graph of N points: ours (exact, faiss) against pynndescent (the graph before issue
+    10) and scikit-learn's brute force, interleaved over --repeats rounds (medians), since the
+    machine's load changes under any one of them."""
+    from pynndescent import NNDescent
+    from sklearn.neighbors import NearestNeighbors
+
+    pixels, _ = fashion_pixels()
+    x = pca(pixels[: args.n], args.dim, args.seed)
+    NNDescent(x[:300], n_neighbors=16, random_state=0, n_jobs=-1, low_memory=True)  # numba compilation
+    calls: dict[str, Callable[[], Any]] = {
+        "ours: exact (faiss flat, BLAS + reservoir, float32 re-rank)": lambda: compute_knn(x).indices,
+        "pynndescent NNDescent (approximate; before issue 10)": lambda: NNDescent(
+            x, n_neighbors=91, random_state=args.seed, n_jobs=-1, low_memory=True
+        ).neighbor_graph[0][:, 1:],
+        "scikit-learn NearestNeighbors(algorithm='brute', n_jobs=-1)": lambda: NearestNeighbors(
+            n_neighbors=90, algorithm="brute", n_jobs=-1
+        ).fit(x).kneighbors(return_distance=False),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    results: dict[str, np.ndarray] = {}
+    for round_ in range(args.repeats):
+        for name, call in calls.items():
+            results[name], took = timed(call, f"round {round_ + 1}: {name}")
+            seconds[name].append(took)
+    exact = results[next(iter(calls))]
+    rows = []
+    for name, took in seconds.items():
+        recall = np.mean([len(set(a) & set(b)) for a, b in zip(results[name][:, :10], exact[:, :10])]) / 10
+        rows.append([name, float(np.median(took)), " / ".join(f"{t:.1f}" for t in took), recall])
+    table(
+        f"kNN graph (k = 90) of {len(x):,} points, Fashion-MNIST PCA-{args.dim}: medians of {args.repeats} interleaved rounds",
+        ["graph", "median seconds", "each round", "recall@10 vs ours"],
+        rows,
+    )
+
+
+# ---------------------------------------------------------------- HDBSCAN: ours vs scikit-learn
+def bench_hdbscan(args: argparse.Namespace) -> None:
+    """HDBSCAN (default parameters) on the UMAP-10 map of Fashion-MNIST, as the fmnist pipeline clusters it.
+
+    Ours (ml.clustering: fast_hdbscan above 10,000 points) on all N points; then ours and
+    scikit-learn's HDBSCAN on the same random subset with the same resolved parameters, and
+    their agreement (ARI, equal noise). scikit-learn on all points only with --sklearn-full.
+    """
+    from sklearn.cluster import HDBSCAN
+
+    from ml import clustering
+    from ml.clustering import make_clustering
+    from ml.projection import make_projection
+
+    warm(args)
+    pixels, labels = fashion_pixels()
+    x = pca(pixels[: args.n], args.dim, args.seed)
+    graph, _ = timed(lambda: compute_knn(x), "kNN graph")
+    params = {"n_neighbors": args.n_neighbors, "min_dist": 0.0, "n_components": 10}
+    coords, _ = timed(lambda: make_projection("umap", params, args.seed).fit_transform(x, graph), "UMAP-10")
+    rows: list[list[Any]] = []
+    model, seconds = timed(lambda: make_clustering("hdbscan", {}, args.seed).fit(coords), f"ours on {len(coords):,}")
+    ours_all = model.labels_
+    scores = agreement(labels[: args.n], ours_all)
+    rows.append([f"ours ({model.params_['implementation']}), all {len(coords):,}", seconds, _clusters(ours_all), "", f"{scores['ari']:.3f} / {scores['nmi']:.3f}"])
+    if args.sklearn_full:
+        resolved = {k: model.params_[k] for k in ("min_cluster_size", "min_samples")}
+        reference, seconds = timed(lambda: HDBSCAN(**resolved, n_jobs=-1, copy=True).fit_predict(coords), f"scikit-learn on {len(coords):,}")
+        rows.append([f"scikit-learn HDBSCAN, all {len(coords):,}", seconds, _clusters(reference), f"{agreement(reference, ours_all)['ari']:.4f}", ""])
+    subset = np.sort(np.random.default_rng(args.seed).choice(len(coords), size=min(args.subset, len(coords)), replace=False))
+    part = np.ascontiguousarray(coords[subset])
+    # The fast path at any size of subset, so that the comparison is of the two implementations.
+    clustering.HDBSCAN_FAST_MIN_POINTS = 0
+    model, seconds = timed(lambda: make_clustering("hdbscan", {}, args.seed).fit(part), f"ours on the {len(part):,} subset")
+    resolved = {k: model.params_[k] for k in ("min_cluster_size", "min_samples")}
+    rows.append([f"ours ({model.params_['implementation']}), subset of {len(part):,} ({resolved})", seconds, _clusters(model.labels_), "", ""])
+    reference, seconds = timed(lambda: HDBSCAN(**resolved, n_jobs=-1, copy=True).fit_predict(part), f"scikit-learn on the {len(part):,} subset")
+    same = agreement(reference, model.labels_)
+    rows.append([f"scikit-learn HDBSCAN, same subset and parameters", seconds, _clusters(reference), f"{same['ari']:.4f}", f"points noise in one and not the other: {int(np.sum((reference == -1) != (model.labels_ == -1))):,}"])
+    table(
+        f"HDBSCAN (default parameters) on the UMAP-10 map (n_neighbors {args.n_neighbors}, min_dist 0) of Fashion-MNIST PCA-{args.dim}, "
+        f"{len(coords):,} points × 10 dimensions",
+        ["run", "seconds", "clusters / noise", "ARI vs scikit-learn", "note (ARI / NMI vs classes)"],
+        rows,
+    )
+
+
+def _clusters(labels: np.ndarray) -> str:
+    return f"{int(labels.max()) + 1} / {np.mean(labels == -1):.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("section", choices=("digits", "fmnist", "projections", "whole"))
+    parser.add_argument("section", choices=("digits", "fmnist", "projections", "whole", "hdbscan", "knn"))
     parser.add_argument("--n", type=int, default=10_000, help="points (projections, whole)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-neighbors", type=int, default=30, help="UMAP n_neighbors for the fmnist pipeline")
     parser.add_argument("--embedding", help="fmnist: a run directory whose embeddings.npy/labels.npy replace PCA-50")
     parser.add_argument("--skip-hdbscan", action="store_true", help="fmnist: leave out HDBSCAN (O(N²) on 70k points)")
     parser.add_argument("--sklearn-max", type=int, default=10_000, help="largest N for scikit-learn's TSNE")
+    parser.add_argument("--dim", type=int, default=50, help="projections, whole, hdbscan: PCA components of the pixels as the embedding")
+    parser.add_argument("--pynndescent", action="store_true", help="whole: also time the approximate graph used before issue 10 (in no total)")
+    parser.add_argument("--repeats", type=int, default=3, help="knn: interleaved rounds")
+    parser.add_argument("--tsne-variant", nargs="*", default=[], metavar="KEY=VALUE", help="whole: also time our t-SNE with these parameters (in no total)")
+    parser.add_argument("--subset", type=int, default=20_000, help="hdbscan: points of the subset on which scikit-learn is compared")
+    parser.add_argument("--sklearn-full", action="store_true", help="hdbscan: scikit-learn on all points too (≈10 minutes at 70k)")
     args = parser.parse_args()
-    {"digits": bench_digits, "fmnist": bench_fmnist, "projections": bench_projections, "whole": bench_whole}[args.section](args)
+    sections = {
+        "digits": bench_digits,
+        "fmnist": bench_fmnist,
+        "projections": bench_projections,
+        "whole": bench_whole,
+        "hdbscan": bench_hdbscan,
+        "knn": bench_knn,
+    }
+    sections[args.section](args)
 
 
 if __name__ == "__main__":
