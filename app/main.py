@@ -15,7 +15,7 @@ from app.dataset_cache import DatasetCache
 from app.errors import install_error_handlers
 from app.jobs import LocalJobRunner
 from app.registry import Registry
-from app.routes import clusterings, datasets, health, jobs, maps, methods, pages, projections, runs
+from app.routes import augmentations, clusterings, datasets, health, jobs, maps, methods, pages, projections, runs
 from app.security import install_security
 from app.settings import Settings, get_settings
 
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
     install_security(app)
-    for module in (health, methods, datasets, runs, jobs, projections, clusterings, maps, pages):
+    for module in (health, methods, datasets, runs, jobs, projections, clusterings, maps, augmentations, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR, check_dir=False), name="static")
     document_error_answers(app)

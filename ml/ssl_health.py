@@ -3,7 +3,8 @@
 Measured once per epoch on a fixed small monitor set (`monitor_indices`), from three arrays the
 training loop computes under no_grad: the embeddings of the clean images and of two augmented
 views of each. All functions take float arrays (n, d) and work on the L2-normalised rows unless
-said otherwise; numpy and scipy only (no torch), so the web server can read the constants.
+said otherwise; numpy, scipy and scikit-learn only (no torch). scipy and scikit-learn are imported
+where they are used, so the web server reads `CONTRASTIVE_METHODS` without loading them.
 
 - alignment (Wang & Isola 2020): E ‖f(x) − f(y)‖² over positive pairs (two views of one image);
   0 when the views embed identically, at most 4. Lower is better, but 0 is also what collapse gives.
@@ -22,8 +23,6 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import hyp0f1, logsumexp
-from sklearn.neighbors import NearestNeighbors
 
 # The methods whose training the monitor follows: they learn from two augmented views (`views`).
 CONTRASTIVE_METHODS = ("simclr", "moco", "byol")
@@ -57,6 +56,8 @@ def alignment(a: np.ndarray, b: np.ndarray, alpha: float = 2.0) -> float:
 
 def uniformity(x: np.ndarray, t: float = UNIFORMITY_T) -> float:
     """log of the mean of exp(−t ‖x̂_i − x̂_j‖²) over the pairs i < j of the rows of x (n ≥ 2, d); ≤ 0."""
+    from scipy.special import logsumexp
+
     if len(x) < 2:
         raise ValueError("uniformity needs at least two embeddings")
     unit = normalised(x)
@@ -83,11 +84,15 @@ def uniform_sphere_uniformity(dim: int, t: float = UNIFORMITY_T) -> float:
     E e^{su} = Γ(d/2) (s/2)^{1−d/2} I_{d/2−1}(s) = ₀F₁(; d/2; s²/4), and ‖x − y‖² = 2 − 2u, so
     log E e^{−t‖x−y‖²} = −2t + log ₀F₁(; d/2; t²). (d = 3: −2t + log(sinh(2t) / 2t).)
     """
+    from scipy.special import hyp0f1
+
     return float(-2.0 * t + math.log(hyp0f1(dim / 2.0, t * t)))
 
 
 def monitor_knn_accuracy(x: np.ndarray, labels: np.ndarray, k: int = MONITOR_K) -> float:
     """Leave-one-out kNN-k accuracy (Euclidean, majority vote, ties to the smaller label) within x (n, d)."""
+    from sklearn.neighbors import NearestNeighbors
+
     labels = np.asarray(labels)
     k = min(k, len(x) - 1)
     if k < 1:
