@@ -4,6 +4,7 @@
 
 import { api, enc, fieldErrors } from "./api.js";
 import { Atlas } from "./atlas.js";
+import { AugmentationPanel } from "./augmentations.js";
 import { decodePoints } from "./decode.js";
 import { $, clear, el, setOptions, toast } from "./dom.js";
 import { analysisTitle, count, duration, fixed, humanName, methodName, percent, sig } from "./format.js";
@@ -17,6 +18,7 @@ import { SelectionPanel } from "./selection.js";
 
 const runId = $("#run-page").dataset.runId;
 const runPath = `/api/runs/${enc(runId)}`;
+const augmentationPanel = new AugmentationPanel($("#point-augmentations"), runPath);
 window.__latentmap = window.__latentmap || {};
 
 /** performance.mark with our prefix; the bench reads them to say where page-load time goes. */
@@ -513,6 +515,7 @@ async function selectPoint(index, { fromUrl = false } = {}) {
   for (const [name, values] of Object.entries(points.values)) addFact(humanName(name), fixed(values[index], 2));
   addFact("position", `${fixed(points.x[index], 2)}, ${fixed(points.y[index], 2)}`);
   mapView.setFocus(index);
+  augmentationPanel.show(index); // contrastive runs: the point's positive pairs (augmentations.js)
   await loadNeighbors(index);
   if (fromUrl) state.atlas.load(state.atlas.pageOf(index)).catch(() => {});
 }

@@ -1,6 +1,7 @@
-"""SSL health on the run page: a SimCLR run on the digits draws its alignment, uniformity, std and
-monitor kNN curves live while it trains and keeps them on the Run tab; a collapsed embedding
-raises the warning banner."""
+"""The run page of a contrastive run: a SimCLR run on the digits draws its SSL health curves
+(alignment, uniformity, std, monitor kNN) live while it trains and keeps them on the Run tab, a
+collapsed embedding raises the warning banner, and the point panel shows the point's augmented
+pairs; an autoencoder's point panel has none."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from e2e_support import ARTIFACTS, screenshot
 from ml import ssl_health
 
 EPOCHS = 120  # ~10 s of training on an idle core: long enough to watch a few epochs arrive live
+POINT = 21
 CHART_KEYS = ["alignment", "uniformity", "embedding_std", "monitor_knn_accuracy"]
 
 MOUNT_PANEL = """async (rows) => {
@@ -71,4 +73,24 @@ def test_simclr_health_curves_live_and_on_the_run_tab_and_the_collapse_warning(t
         assert "collapsed" in banner.inner_text() and "1/√32" in banner.inner_text()
         page.wait_for_function("() => document.querySelector('#constructed-health').dataset.epochs === '3'")
         screenshot(page, "ssl-health-collapse-warning")
+
+        # The augmentation inspector: a point's pairs under the run's transform, with their similarities.
+        page.goto(f"{server.url}/runs/{run_id}?point={POINT}")
+        page.wait_for_function(f"() => document.querySelector('#point-augmentations').dataset.state === 'ready'", timeout=120_000)
+        pairs = page.locator("#point-augmentations .augment-pair")
+        assert pairs.count() == 8 and page.locator("#point-augmentations").get_attribute("data-index") == str(POINT)
+        page.wait_for_function("() => [...document.querySelectorAll('#point-augmentations img')].every((image) => image.complete && image.naturalWidth === 64)")
+        answer = server.get(f"/api/runs/{run_id}/points/{POINT}/augmentations?pairs=8&size=64")
+        shown = [pairs.nth(i).locator(".augment-similarity").inner_text() for i in range(8)]
+        assert shown == [f"{pair['similarity']:.3f}" for pair in answer["pairs"]]
+        assert f"#{answer['nearest']['index']}" in page.locator("#point-augmentations .augment-summary").inner_text()
+        page.locator("#point-augmentations").scroll_into_view_if_needed()
+        page.locator("#point-augmentations").screenshot(path=str(ARTIFACTS / "augmentation-inspector.png"))
         page.goto("about:blank")  # leave before the server stops: the page's job followers would fail on it
+
+
+def test_an_autoencoders_point_panel_has_no_augmented_pairs(server, trained_run, page):
+    page.goto(f"{server.url}/runs/{trained_run['run_id']}?point={POINT}")
+    page.wait_for_function("() => document.querySelector('#point-augmentations').dataset.state === 'absent'")
+    assert page.locator("#point-augmentations").is_hidden()
+    assert page.locator("#point-neighbors .neighbor").count() > 0
