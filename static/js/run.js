@@ -73,15 +73,19 @@ function methodLabel(name) {
   return info ? info.label : name;
 }
 
+function showStatus(status) {
+  const badge = $("#run-status");
+  badge.hidden = false;
+  badge.className = `badge status-${status}`;
+  badge.textContent = status;
+}
+
 function renderHeader() {
   const run = state.run;
   const config = run.config || {};
   $("#run-heading").textContent = `${methodLabel(run.method)} on ${run.dataset}`;
   document.title = `${methodLabel(run.method)} on ${run.dataset} · ${run.id} · latentmap`;
-  const badge = $("#run-status");
-  badge.hidden = false;
-  badge.className = `badge status-${run.status}`;
-  badge.textContent = run.status;
+  showStatus(run.status);
   const parts = [];
   if (config.epochs) parts.push(`${config.epochs} epochs`);
   if (config.embedding_dim) parts.push(`embedding ${config.embedding_dim}`);
@@ -163,6 +167,7 @@ function updateTraining(job) {
   bar.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
   bar.querySelector(".progress-bar").style.width = `${(fraction * 100).toFixed(1)}%`;
   bar.dataset.status = job.status;
+  if (ACTIVE.has(job.status)) showStatus(job.status); // the run's badge follows its training job (queued → running)
   // Before its first epoch a running job loads the dataset and builds the model: say so, not "—".
   $("#stat-epoch").textContent = metrics.epoch !== undefined && metrics.epochs ? `${metrics.epoch} / ${metrics.epochs}` : job.status === "queued" ? "queued" : job.status === "running" ? "starting…" : "—";
   $("#stat-loss").textContent = metrics.loss !== undefined ? sig(metrics.loss) : "—";

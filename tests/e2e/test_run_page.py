@@ -86,6 +86,7 @@ def test_live_training_can_be_cancelled(server, page):
     page.wait_for_function("document.querySelector('#loss-chart').data && document.querySelector('#loss-chart').data[0].x.length >= 2")
     assert re.fullmatch(r"[\d.e-]+", page.locator("#stat-loss").inner_text())
     assert page.locator("#stat-speed").inner_text() != "—"
+    assert page.locator("#run-status").inner_text() == "running"  # the badge follows the job, not the page load
     page.click("#cancel-button")
     page.locator("#run-error").wait_for(state="visible", timeout=60_000)
     assert "cancelled" in page.locator("#run-error").inner_text()
