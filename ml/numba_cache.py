@@ -7,6 +7,9 @@ numba's on-disk cache on for every numba function of umap-learn and pynndescent 
 is compiled, so code compiled once — by `make install` (`python -m ml.numba_cache`) or by the
 server's warm-up process at start — is loaded by every later process.
 
+`warm_up` also compiles fast_hdbscan (HDBSCAN from 10,000 points), whose functions are marked
+`cache=True` already but take ≈1 minute to compile on a new machine.
+
 Where the cache lives is numba's choice: `NUMBA_CACHE_DIR` when set, else `__pycache__` beside
 the installed package when writable, else the user's cache folder (~/.cache/numba). numba keys
 each entry by the source file's modification time and size and by the CPU, so an upgraded
@@ -49,8 +52,12 @@ def enable_caching() -> int:
     return enabled
 
 
-def warm_up() -> float:
-    """Compile (or load from the cache) the code of a UMAP fit on the shared kNN graph; returns seconds."""
+def warm_up(hdbscan: bool = True) -> float:
+    """Compile (or load from the cache) the code of a UMAP fit on the shared kNN graph; returns seconds.
+
+    With `hdbscan`, also fast_hdbscan's (the HDBSCAN path from 10,000 points): its functions are
+    `cache=True`, but the first fit on a new machine compiles them for ≈1 minute.
+    """
     import numpy as np
 
     from ml.neighbors import compute_knn
@@ -59,8 +66,13 @@ def warm_up() -> float:
     started = time.perf_counter()
     x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
     make_projection("umap", {"n_epochs": 10}).fit(x, compute_knn(x, 30))
+    if hdbscan:
+        import fast_hdbscan
+
+        # The call ml.clustering makes (float64 input), so the same specialisations are compiled.
+        fast_hdbscan.HDBSCAN(min_cluster_size=10, min_samples=4).fit_predict(x.astype(np.float64))
     return time.perf_counter() - started
 
 
 if __name__ == "__main__":
-    print(f"numba code for UMAP compiled and cached in {warm_up():.1f} s")
+    print(f"numba code for UMAP and HDBSCAN compiled and cached in {warm_up():.1f} s")

@@ -44,7 +44,7 @@ def die_with_parent(poll_seconds: float = 0.1) -> int | None:
 
 
 def warm_up_main(done: Event) -> None:
-    """Entry point of the warm-up process: compile UMAP's numba code into numba's disk cache.
+    """Entry point of the warm-up process: compile UMAP's and HDBSCAN's numba code into numba's disk cache.
 
     A process of its own, which the runner puts at the lowest CPU priority (nice 19) at once, so that it never slows a job: a
     worker's training gets the cores while both want them, and the warm-up only uses idle time.
@@ -56,7 +56,7 @@ def warm_up_main(done: Event) -> None:
     logging.basicConfig(level=logging.INFO, format=f"warm-up {os.getpid()}: %(levelname)s %(message)s")
     from ml.numba_cache import warm_up
 
-    logging.getLogger(__name__).info("numba code for UMAP ready in %.1f s", warm_up())
+    logging.getLogger(__name__).info("numba code for UMAP and HDBSCAN ready in %.1f s", warm_up())
     done.set()
 
 
@@ -64,7 +64,7 @@ def _load_umap() -> None:
     from ml.numba_cache import warm_up
 
     try:
-        logging.getLogger(__name__).info("UMAP's code loaded from numba's cache in %.1f s", warm_up())
+        logging.getLogger(__name__).info("UMAP's code loaded from numba's cache in %.1f s", warm_up(hdbscan=False))
     except Exception:  # only costs the first UMAP job the loading time
         logging.getLogger(__name__).exception("could not load UMAP's code")
 
