@@ -1,6 +1,7 @@
 """Annotated dependency aliases shared by the routers (the FastAPI full-stack template's `deps.py`)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -41,6 +42,20 @@ def get_job(job_id: str, registry: RegistryDep) -> Job:
     if job is None:
         raise HTTPException(404, f"no job with id {job_id!r}")
     return job
+
+
+def trained_point(run: Run, index: int, missing: str) -> tuple[Path, int]:
+    """The run directory and point count of a finished run that has point `index`: 409 (saying the
+    run has no `missing` yet) while it has no embedding, 404 for an index outside it."""
+    from app import run_files
+
+    run_dir = Path(run.run_dir)
+    shape = run_files.embedding_shape(run_dir)
+    if run.status != "succeeded" or shape is None:
+        raise HTTPException(409, f"run {run.id} has no {missing} yet (status {run.status})")
+    if not 0 <= index < shape[0]:
+        raise HTTPException(404, f"run {run.id} has points 0..{shape[0] - 1}, not {index}")
+    return run_dir, shape[0]
 
 
 RunDep = Annotated[Run, Depends(get_run)]

@@ -17,6 +17,7 @@ umap-learn or another machine recompiles instead of loading stale code.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from types import ModuleType
@@ -24,8 +25,10 @@ from types import ModuleType
 _PACKAGES = ("umap", "pynndescent")
 
 
+@functools.cache
 def import_umap() -> ModuleType:
-    """`import umap`, with numba's disk cache on for all of umap-learn's and pynndescent's functions."""
+    """`import umap`, with numba's disk cache on for all of umap-learn's and pynndescent's functions
+    (turned on once per process: every fit calls this)."""
     import umap
 
     enable_caching()

@@ -1,14 +1,13 @@
 """The augmentation inspector: a point's positive pairs under its contrastive run's own transform."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from app import images, run_files
-from app.dependencies import DatasetCacheDep, RunDep
+from app import images
+from app.dependencies import DatasetCacheDep, RunDep, trained_point
 from app.inspector import INSPECTOR, AugmentationInspector, Busy
 from app.schemas import Message
 from ml.ssl_health import CONTRASTIVE_METHODS
@@ -62,18 +61,13 @@ def augmentations(index: int, run: RunDep, cache: DatasetCacheDep, inspector: In
     if run.method not in CONTRASTIVE_METHODS:
         raise HTTPException(409, f"run {run.id} was trained with {run.method}, which makes no augmented views; "
                                  f"the augmentation inspector needs a contrastive run ({', '.join(CONTRASTIVE_METHODS)})")
-    run_dir = Path(run.run_dir)
-    shape = run_files.embedding_shape(run_dir)
-    if run.status != "succeeded" or shape is None:
-        raise HTTPException(409, f"run {run.id} has no trained encoder yet (status {run.status})")
-    if not 0 <= index < shape[0]:
-        raise HTTPException(404, f"run {run.id} has points 0..{shape[0] - 1}, not {index}")
+    run_dir, n = trained_point(run, index, "trained encoder")
     try:
         dataset = cache.get(run.dataset)
     except Exception as exc:  # the dataset may have been removed since training
         raise HTTPException(409, f"the images of dataset {run.dataset!r} are not available: {exc}") from None
-    if len(dataset) != shape[0]:
-        raise HTTPException(409, f"dataset {run.dataset!r} now has {len(dataset)} images, the run embedded {shape[0]}")
+    if len(dataset) != n:
+        raise HTTPException(409, f"dataset {run.dataset!r} now has {len(dataset)} images, the run embedded {n}")
     try:
         answer = inspector.pairs(run_dir, dataset.images[index], index, pairs)
     except ValueError as exc:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app import images, run_files
-from app.dependencies import DatasetCacheDep, RegistryDep, RunDep
+from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, trained_point
 from app.registry import Analysis, Registry, Run
 from app.responses import analysis_out
 from app.schemas import (AgreementScores, Comparison, Message, Neighbor, Neighbors, Points, Reconstructions,
@@ -100,12 +100,7 @@ def neighbors(index: int, run: RunDep, registry: RegistryDep,
     """Point `index`'s k nearest neighbours in the embedding (Euclidean), nearest first."""
     from ml.neighbors import neighbors_of
 
-    run_dir = Path(run.run_dir)
-    shape = run_files.embedding_shape(run_dir)
-    if run.status != "succeeded" or shape is None:
-        raise HTTPException(409, f"run {run.id} has no embedding yet (status {run.status})")
-    if not 0 <= index < shape[0]:
-        raise HTTPException(404, f"run {run.id} has points 0..{shape[0] - 1}, not {index}")
+    run_dir, _ = trained_point(run, index, "embedding")
     found, distances = neighbors_of(run_dir, index, k)
     point_labels = run_files.labels(run_dir)
     clusters = _cluster_array(run, _finished("clustering", run, registry, clustering))

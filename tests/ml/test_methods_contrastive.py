@@ -23,15 +23,7 @@ from ml.progress import Stopped
 from ml.training import TrainConfig, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "1")
-
-
-@pytest.fixture(scope="module")
-def small_digits() -> ImageDataset:
-    digits = load_dataset("digits")
-    return ImageDataset(name="digits", images=digits.images[:480], labels=digits.labels[:480], class_names=digits.class_names)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----- the queue ------------------------------------------------------------------------------

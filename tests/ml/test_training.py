@@ -10,21 +10,13 @@ import pytest
 import torch
 
 from ml import artifacts
-from ml.datasets import ImageDataset, load_dataset
+from ml.datasets import ImageDataset
 from ml.params import ParamError
 from ml.progress import Stopped
 from ml.training import TrainConfig, configure_threads, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "1")
-
-
-@pytest.fixture(scope="module")
-def digits() -> ImageDataset:
-    full = load_dataset("digits")
-    return ImageDataset(name="digits", images=full.images[:480], labels=full.labels[:480], class_names=full.class_names)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(method: str = "ae", **changes) -> TrainConfig:
@@ -32,12 +24,12 @@ def config(method: str = "ae", **changes) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def test_run_dir_holds_every_artifact_with_the_right_shapes(digits: ImageDataset, tmp_path: Path) -> None:
-    metrics = train(config("dae", method_params={"noise_std": 0.2}), digits, tmp_path)
+def test_run_dir_holds_every_artifact_with_the_right_shapes(small_digits: ImageDataset, tmp_path: Path) -> None:
+    metrics = train(config("dae", method_params={"noise_std": 0.2}), small_digits, tmp_path)
     embeddings = np.load(tmp_path / artifacts.EMBEDDINGS)
     assert embeddings.dtype == np.float32 and embeddings.shape == (480, 8) and np.isfinite(embeddings).all()
     labels = np.load(tmp_path / artifacts.LABELS)
-    assert labels.dtype == np.int64 and np.array_equal(labels, digits.labels)
+    assert labels.dtype == np.int64 and np.array_equal(labels, small_digits.labels)
     saved = json.loads((tmp_path / artifacts.CONFIG).read_text())
     assert TrainConfig.from_dict(saved) == config("dae", method_params={"noise_std": 0.2})
     assert saved["encoder_resolved"] == "mlp" and saved["dataset_info"]["n"] == 480
@@ -49,24 +41,24 @@ def test_run_dir_holds_every_artifact_with_the_right_shapes(digits: ImageDataset
     assert metrics["train_seconds"] > 0 and metrics["images_per_second"] > 0 and metrics["final_loss"] == history[-1]["loss"]
     sample = np.load(tmp_path / artifacts.RECONSTRUCTIONS)
     assert sample["indices"].shape == (16,) and sample["originals"].shape == sample["reconstructions"].shape == (16, 8, 8, 1)
-    assert sample["reconstructions"].dtype == np.uint8 and np.array_equal(sample["originals"], digits.images[sample["indices"]])
+    assert sample["reconstructions"].dtype == np.uint8 and np.array_equal(sample["originals"], small_digits.images[sample["indices"]])
     state = torch.load(tmp_path / artifacts.MODEL, weights_only=True)
     assert "encoder.net.1.weight" in state and "decoder.net.0.weight" in state
     assert torch.load(tmp_path / artifacts.CHECKPOINT, weights_only=True)["epoch"] == 2
 
 
-def test_same_seed_gives_identical_embeddings_and_another_seed_does_not(digits: ImageDataset, tmp_path: Path) -> None:
-    train(config("simclr"), digits, tmp_path / "a")
-    train(config("simclr"), digits, tmp_path / "b")
-    train(config("simclr", seed=1), digits, tmp_path / "c")
+def test_same_seed_gives_identical_embeddings_and_another_seed_does_not(small_digits: ImageDataset, tmp_path: Path) -> None:
+    train(config("simclr"), small_digits, tmp_path / "a")
+    train(config("simclr"), small_digits, tmp_path / "b")
+    train(config("simclr", seed=1), small_digits, tmp_path / "c")
     a, b, c = (np.load(tmp_path / run / artifacts.EMBEDDINGS) for run in "abc")
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
 
 
-def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(digits: ImageDataset, tmp_path: Path) -> None:
+def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(small_digits: ImageDataset, tmp_path: Path) -> None:
     run = config("simclr", epochs=3)  # augmentation randomness: resume must restore the RNG states
-    train(run, digits, tmp_path / "whole")
+    train(run, small_digits, tmp_path / "whole")
     calls: list[tuple[int, int, dict]] = []
 
     def stop_in_second_epoch(epoch: int, step: int, metrics: dict) -> bool:
@@ -74,7 +66,7 @@ def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(digi
         return epoch == 2 and step == 10
 
     with pytest.raises(Stopped):
-        train(run, digits, tmp_path / "parted", progress=stop_in_second_epoch)
+        train(run, small_digits, tmp_path / "parted", progress=stop_in_second_epoch)
     # 480 images / 32 = 15 steps an epoch: reports at step 10 and at the end of epoch 1, then step 10 of epoch 2.
     assert [(epoch, step) for epoch, step, _ in calls] == [(1, 10), (1, 15), (2, 10)]
     assert set(calls[0][2]) == {"fraction", "epoch", "epochs", "loss", "images_per_second", "eta_seconds"}
@@ -84,45 +76,45 @@ def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(digi
     assert checkpoint["epoch"] == 1 and len(checkpoint["history"]) == 1
     assert not (tmp_path / "parted" / artifacts.EMBEDDINGS).exists()
 
-    metrics = train(run, digits, tmp_path / "parted", resume=True)
+    metrics = train(run, small_digits, tmp_path / "parted", resume=True)
     whole = np.load(tmp_path / "whole" / artifacts.EMBEDDINGS)
     assert np.array_equal(np.load(tmp_path / "parted" / artifacts.EMBEDDINGS), whole)
     assert metrics["final_loss"] == json.loads((tmp_path / "whole" / artifacts.METRICS).read_text())["final_loss"]
     assert [row["epoch"] for row in json.loads((tmp_path / "parted" / artifacts.HISTORY).read_text())] == [1, 2, 3]
     with pytest.raises(ValueError, match="another configuration"):
-        train(config("simclr", epochs=4), digits, tmp_path / "parted", resume=True)
+        train(config("simclr", epochs=4), small_digits, tmp_path / "parted", resume=True)
 
 
-def test_official_split_trains_on_the_train_part_and_scores_on_the_test_part(digits: ImageDataset, tmp_path: Path) -> None:
+def test_official_split_trains_on_the_train_part_and_scores_on_the_test_part(small_digits: ImageDataset, tmp_path: Path) -> None:
     mask = np.arange(480) < 400
-    split = ImageDataset(name="digits", images=digits.images, labels=digits.labels, class_names=digits.class_names, train_mask=mask)
+    split = ImageDataset(name="digits", images=small_digits.images, labels=small_digits.labels, class_names=small_digits.class_names, train_mask=mask)
     metrics = train(config(), split, tmp_path)
     assert metrics["n_train"] == 400 and metrics["n_eval"] == 80 and metrics["split"] == "official"
     assert np.load(tmp_path / artifacts.EMBEDDINGS).shape == (480, 8)
 
 
-def test_unlabelled_dataset_has_no_accuracies_and_no_labels_file(digits: ImageDataset, tmp_path: Path) -> None:
-    metrics = train(config(epochs=1), ImageDataset(name="folder", images=digits.images), tmp_path)
+def test_unlabelled_dataset_has_no_accuracies_and_no_labels_file(small_digits: ImageDataset, tmp_path: Path) -> None:
+    metrics = train(config(epochs=1), ImageDataset(name="folder", images=small_digits.images), tmp_path)
     assert metrics["knn_accuracy"] is None and metrics["linear_probe_accuracy"] is None and metrics["split"] is None
     assert not (tmp_path / artifacts.LABELS).exists()
 
 
-def test_invalid_configs_are_refused(digits: ImageDataset, tmp_path: Path) -> None:
+def test_invalid_configs_are_refused(small_digits: ImageDataset, tmp_path: Path) -> None:
     with pytest.raises(ParamError, match="unknown method"):
-        train(config("pca"), digits, tmp_path)
+        train(config("pca"), small_digits, tmp_path)
     with pytest.raises(ParamError, match="epochs"):
-        train(config(epochs=0), digits, tmp_path)
+        train(config(epochs=0), small_digits, tmp_path)
     with pytest.raises(ParamError, match="noise_std"):
-        train(config("dae", method_params={"noise_std": "loud"}), digits, tmp_path)
+        train(config("dae", method_params={"noise_std": "loud"}), small_digits, tmp_path)
 
 
-def test_thread_count_is_fixed_by_the_settings_and_recorded(digits: ImageDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thread_count_is_fixed_by_the_settings_and_recorded(small_digits: ImageDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LATENTMAP_TORCH_THREADS")
-    train(config(epochs=1), digits, tmp_path / "mlp")  # the MLP encoder always runs on one thread
+    train(config(epochs=1), small_digits, tmp_path / "mlp")  # the MLP encoder always runs on one thread
     assert json.loads((tmp_path / "mlp" / artifacts.CONFIG).read_text())["torch_threads"] == 1
     assert torch.load(tmp_path / "mlp" / artifacts.CHECKPOINT, weights_only=True)["torch_threads"] == 1
     monkeypatch.setenv("LATENTMAP_TORCH_THREADS", "2")
-    tiny = ImageDataset(name="digits", images=digits.images[:64], labels=digits.labels[:64])
+    tiny = ImageDataset(name="digits", images=small_digits.images[:64], labels=small_digits.labels[:64])
     train(config(epochs=1), tiny, tmp_path / "env")
     assert json.loads((tmp_path / "env" / artifacts.CONFIG).read_text())["torch_threads"] == 2
 
