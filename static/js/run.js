@@ -804,7 +804,8 @@ function followAnalysis(item, kind, { select = false } = {}) {
         renderMapStatus();
         return;
       }
-      toast(`${kind === "projection" ? "Projection" : "Clustering"} ${item.method} finished`, "success");
+      // The default map's jobs show on the map itself (and its status line); only a person's own say so.
+      if (select) toast(`${kind === "projection" ? "Projection" : "Clustering"} ${item.method} finished`, "success");
       const first = kind === "projection" ? !state.points : !(state.points && state.points.cluster);
       // The map follows the default view: a projection that finishes later replaces the quick one.
       const better = kind === "projection" && state.followDefault;
