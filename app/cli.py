@@ -187,6 +187,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.allowed_hosts is None and is_loopback(settings.host):
         # A web page whose domain is re-pointed at 127.0.0.1 (DNS rebinding) sends its own name as Host.
         settings = settings.model_copy(update={"allowed_hosts": sorted({"127.0.0.1", "localhost", "::1", settings.host})})
+    _registry(settings)  # a registry that cannot be opened or migrated stops here, in one line
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -313,11 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ml.params import ParamError
     from pydantic import ValidationError
 
+    from app.migrations import RegistryError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ParamError, DatasetError) as exc:
+    except (UsageError, ParamError, DatasetError, RegistryError) as exc:
         print(f"latentmap {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # settings from the environment (e.g. LATENTMAP_PORT=abc)

@@ -17,71 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from app.migrations import RegistryError, migrate, unusable
+
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
 JOB_KINDS = ("train", "project", "cluster")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-    name TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    report TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    dataset TEXT NOT NULL,
-    method TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    metrics TEXT,
-    created REAL NOT NULL,
-    run_dir TEXT NOT NULL,
-    job_id TEXT
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    target_id TEXT,
-    params TEXT NOT NULL,
-    status TEXT NOT NULL,
-    progress REAL NOT NULL DEFAULT 0,
-    metrics TEXT,
-    error TEXT,
-    cancel_requested REAL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    worker_pid INTEGER,
-    depends_on TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id);
-CREATE TABLE IF NOT EXISTS projections (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    method TEXT NOT NULL,
-    params TEXT NOT NULL,
-    status TEXT NOT NULL,
-    metrics TEXT,
-    created REAL NOT NULL,
-    job_id TEXT
-);
-CREATE TABLE IF NOT EXISTS clusterings (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    method TEXT NOT NULL,
-    params TEXT NOT NULL,
-    on_target TEXT NOT NULL,
-    status TEXT NOT NULL,
-    metrics TEXT,
-    created REAL NOT NULL,
-    job_id TEXT
-);
-"""
 
 
 def new_id(prefix: str) -> str:
@@ -169,14 +109,37 @@ class Registry:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.data_dir = self.path.parent  # every path the registry stores is relative to it
 
     def open(self) -> "Registry":
-        """Create the file and tables if needed and switch the file to WAL mode."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+        """Create the file if needed, switch it to WAL mode and migrate it to this code's schema.
+
+        Raises RegistryError (one line) for a file that is not a registry, one newer than this
+        code, or a data directory that cannot be written; nothing is changed then.
+        """
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with self._connect() as connection:
+                migrate(connection, self.path, self.data_dir)
+                # After the migration: a step that fails leaves even the file's header as it was.
+                connection.execute("PRAGMA journal_mode=WAL")
+        except RegistryError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc) or "unable to open" in str(exc):
+                raise RegistryError(f"{self.data_dir}: the data directory is not writable ({exc})") from None
+            raise unusable(self.path, f"is not a readable latentmap registry ({exc})") from None
+        except OSError as exc:
+            raise RegistryError(f"{self.data_dir}: cannot create or write the data directory"
+                                f" ({exc.strerror or exc})") from None
         return self
+
+    def _relative(self, path: Path) -> str:
+        """How a path is stored: relative to the data directory when it is inside it."""
+        try:
+            return Path(path).resolve().relative_to(self.data_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -209,7 +172,7 @@ class Registry:
                 raise KeyError(name)
             connection.execute(
                 "INSERT INTO datasets (name, path, n, report, created) VALUES (?, ?, ?, ?, ?)",
-                (name, str(path), n, _dumps(report), time.time()),
+                (name, self._relative(path), n, _dumps(report), time.time()),
             )
         record = self.get_dataset(name)
         assert record is not None
@@ -218,31 +181,31 @@ class Registry:
     def get_dataset(self, name: str) -> DatasetRecord | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _dataset(row)
+        return None if row is None else _dataset(row, self.data_dir)
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM datasets ORDER BY created").fetchall()
-        return [_dataset(row) for row in rows]
+        return [_dataset(row, self.data_dir) for row in rows]
 
     # ----- runs -----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, method: str, config: dict[str, Any], run_dir: Path) -> Run:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, dataset, method, config, status, created, run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                (run_id, dataset, method, _dumps(config), time.time(), str(run_dir)),
+                (run_id, dataset, method, _dumps(config), time.time(), self._relative(run_dir)),
             )
         return self.get_run(run_id)  # type: ignore[return-value]
 
     def get_run(self, run_id: str) -> Run | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else _run(row)
+        return None if row is None else _run(row, self.data_dir)
 
     def list_runs(self) -> list[Run]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        return [_run(row) for row in rows]
+        return [_run(row, self.data_dir) for row in rows]
 
     def update_run(self, run_id: str, *, status: str | None = None, metrics: dict[str, Any] | None = None,
                    job_id: str | None = None) -> None:
@@ -469,14 +432,17 @@ def _mirror(connection: sqlite3.Connection, job: Job, status: str) -> None:
         connection.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, job.target_id))
 
 
-def _dataset(row: sqlite3.Row) -> DatasetRecord:
-    return DatasetRecord(name=row["name"], path=row["path"], n=row["n"], report=_loads(row["report"]), created=row["created"])
+def _dataset(row: sqlite3.Row, data_dir: Path) -> DatasetRecord:
+    """A dataset row; `path` is absolute (stored relative to the data directory)."""
+    return DatasetRecord(name=row["name"], path=str(data_dir / row["path"]), n=row["n"], report=_loads(row["report"]),
+                         created=row["created"])
 
 
-def _run(row: sqlite3.Row) -> Run:
+def _run(row: sqlite3.Row, data_dir: Path) -> Run:
+    """A run row; `run_dir` is absolute (stored relative to the data directory)."""
     return Run(id=row["id"], dataset=row["dataset"], method=row["method"], config=_loads(row["config"]),
-               status=row["status"], metrics=_loads(row["metrics"]), created=row["created"], run_dir=row["run_dir"],
-               job_id=row["job_id"])
+               status=row["status"], metrics=_loads(row["metrics"]), created=row["created"],
+               run_dir=str(data_dir / row["run_dir"]), job_id=row["job_id"])
 
 
 def _job(row: sqlite3.Row) -> Job:
