@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", parents=[common, json_flag], help="list datasets")
     commands.add_parser("runs", parents=[common, json_flag], help="list runs")
+    doctor = commands.add_parser("doctor", parents=[common, json_flag],
+                                 help="check the registry against the files (exit 0 clean, 1 problems found)")
+    doctor.add_argument("--repair", action="store_true",
+                        help="mend what it finds: missing files → failed, dead jobs → interrupted, orphan runs → registered")
 
     train = commands.add_parser("train", parents=[common, json_flag, params], help="train an encoder")
     train.add_argument("--dataset", required=True, help="digits, fashion-mnist, mnist, cifar10, an uploaded name or folder:PATH")
@@ -220,6 +224,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app import doctor
+    from app.processes import job_process_alive
+
+    settings = _settings(args)
+    registry = _registry(settings)
+    findings = doctor.examine(registry, job_process_alive(registry))
+    if args.repair:
+        doctor.repair(findings)
+    lines = [f"latentmap doctor: {settings.data_dir}: " + (f"{len(findings)} problem(s)" if findings else "no problems")]
+    for finding in findings:
+        done = "mended: " if finding.mended else "repair: "
+        lines.append(f"  {finding.subject}: {finding.problem}\n    {done}{finding.remedy}")
+    if not args.repair and any(finding.mend is not None for finding in findings):
+        lines.append("Run again with --repair to mend them.")
+    _emit(args, {"data_dir": str(settings.data_dir), "clean": not findings,
+                 "problems": [finding.to_dict() for finding in findings]}, "\n".join(lines))
+    return 1 if findings else 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from app import catalog, tasks
     from app.dataset_source import open_dataset
@@ -305,7 +329,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "datasets": cmd_datasets, "runs": cmd_runs, "train": cmd_train,
+COMMANDS = {"serve": cmd_serve, "datasets": cmd_datasets, "runs": cmd_runs, "doctor": cmd_doctor, "train": cmd_train,
             "project": cmd_project, "cluster": cmd_cluster}
 
 

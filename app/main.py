@@ -14,67 +14,13 @@ from app import catalog
 from app.dataset_cache import DatasetCache
 from app.errors import install_error_handlers
 from app.jobs import LocalJobRunner
+from app.processes import job_process_alive
 from app.registry import Registry
 from app.routes import augmentations, clusterings, datasets, health, jobs, maps, methods, pages, projections, runs
 from app.security import install_security
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("latentmap")
-
-
-def _process_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _process_start_time(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), from /proc on Linux; None elsewhere.
-
-    The start is measured as an age on the kernel's boot clock (/proc/uptime minus the process's
-    start tick) and subtracted from the wall clock now. /proc/stat's btime is not used: it is a
-    whole second, and on a VM whose wall clock was stepped since boot it is off by the step.
-    """
-    import os
-    import time
-
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            fields = file.read().rsplit(b")", 1)[1].split()
-        with open("/proc/uptime", "rb") as file:
-            uptime = float(file.read().split()[0])
-    except (OSError, IndexError, ValueError):
-        return None
-    if fields[0] == b"Z":
-        return float("inf")  # a zombie runs nothing
-    age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return time.time() - max(age, 0.0)
-
-
-def _job_process_alive(registry: Registry):  # noqa: ANN202 - returns is_alive(pid) for Registry.reconcile
-    """Whether the process recorded on a running job is still that process.
-
-    A pid alone is not enough: after a crash the pid may belong to an unrelated process started
-    since. The recorded process must be alive and have started before its job did.
-    """
-    started = {job.worker_pid: job.started for job in registry.list_jobs(statuses=("running",))
-               if job.worker_pid is not None}
-
-    def is_alive(pid: int) -> bool:
-        if not _process_alive(pid):
-            return False
-        began, job_started = _process_start_time(pid), started.get(pid)
-        if began is None or job_started is None:
-            return True
-        return began <= job_started + 0.5  # /proc start times have clock-tick (10 ms) resolution
-
-    return is_alive
 
 
 DEFAULT_DATASET = "digits"
@@ -91,7 +37,7 @@ def _preload(datasets: DatasetCache, name: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     registry = Registry(settings.registry_path).open()
-    interrupted = registry.reconcile(_job_process_alive(registry))
+    interrupted = registry.reconcile(job_process_alive(registry))
     if interrupted:
         log.warning("marked %d job(s) interrupted (left running by a previous process)", len(interrupted))
     runner = LocalJobRunner(registry, settings.data_dir, settings.datasets_dir, workers=settings.workers,

@@ -178,6 +178,11 @@ class Registry:
         assert record is not None
         return record
 
+    def forget_dataset(self, name: str) -> None:
+        """Remove a dataset's row (its runs keep their files and the name they were trained on)."""
+        with self._transaction() as connection:
+            connection.execute("DELETE FROM datasets WHERE name = ?", (name,))
+
     def get_dataset(self, name: str) -> DatasetRecord | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
@@ -413,15 +418,15 @@ class Registry:
                     self.mirror_job_status(failed, "failed")
                     self._fail_dependents(failed)
 
-    def reconcile(self, is_alive: Callable[[int], bool]) -> list[Job]:
-        """At start-up: jobs left running by a process that is gone become `interrupted`."""
-        interrupted = []
-        for job in self.list_jobs(statuses=("running",)):
-            if job.worker_pid is not None and job.worker_pid != os.getpid() and is_alive(job.worker_pid):
-                continue  # e.g. a CLI `latentmap train` still working in its own process
-            if self.finish_job(job.id, "interrupted", "the process running this job stopped (server restart)") is not None:
-                interrupted.append(job)
-        return interrupted
+    def stale_jobs(self, is_alive: Callable[[int], bool]) -> list[Job]:
+        """Jobs marked running whose process is gone (another live process, e.g. a CLI `latentmap train`, keeps its own)."""
+        return [job for job in self.list_jobs(statuses=("running",))
+                if job.worker_pid is None or job.worker_pid == os.getpid() or not is_alive(job.worker_pid)]
+
+    def reconcile(self, is_alive: Callable[[int], bool],
+                  reason: str = "the process running this job stopped (server restart)") -> list[Job]:
+        """At start-up: jobs left running by a process that is gone become `interrupted` (resumable)."""
+        return [job for job in self.stale_jobs(is_alive) if self.finish_job(job.id, "interrupted", reason) is not None]
 
 
 def _mirror(connection: sqlite3.Connection, job: Job, status: str) -> None:
