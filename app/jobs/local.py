@@ -42,6 +42,11 @@ class _Worker:
     process: SpawnProcess
     ready: Event
     started: float
+    seen_ready: bool = False  # once the Event said so: later status reads need not touch its lock
+
+    def is_ready(self) -> bool:
+        self.seen_ready = self.seen_ready or self.ready.is_set()
+        return self.seen_ready
 
 
 def exit_reason(exitcode: int | None) -> str:
@@ -94,13 +99,14 @@ class LocalJobRunner(JobRunner):
         self.registry.request_cancel(job_id)
 
     def status(self) -> RunnerStatus:
-        with self._lock:
-            workers = list(self._workers)
+        """Never waits: /api/health calls it on the event loop. The list is only ever replaced or
+        assigned an item under the lock, so a copy taken without it is a consistent snapshot."""
+        workers = list(self._workers)
         return RunnerStatus(
             backend="local",
             workers=self.size,
             workers_alive=sum(worker.process.is_alive() for worker in workers),
-            workers_ready=sum(worker.ready.is_set() and worker.process.is_alive() for worker in workers),
+            workers_ready=sum(worker.is_ready() and worker.process.is_alive() for worker in workers),
             warm_up=self.warm_up_state(),
         )
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from app import images
 from app.dataset_source import is_known
 from app.dependencies import DatasetCacheDep, RegistryDep, SettingsDep
+from app.heavy import heavy
 from app.schemas import Atlas, DatasetDetail, DatasetSummary, DatasetUploaded, Message
 from ml.datasets import ArchiveError, ImageDataset, ZipLimits, import_zip, list_datasets
 
@@ -37,6 +38,7 @@ def datasets(registry: RegistryDep, settings: SettingsDep) -> list[DatasetSummar
 
 @router.post("", response_model=DatasetUploaded, status_code=201,
              responses={409: {"model": Message}, 413: {"model": Message}, 422: {"model": Message}})
+@heavy
 def upload_dataset(registry: RegistryDep, settings: SettingsDep,
                    file: Annotated[UploadFile, File(description="a .zip of PNG/JPEG images (class sub-folders optional)")],
                    name: Annotated[str, Form(description="lower-case letters, digits, - and _")]) -> DatasetUploaded:
@@ -82,6 +84,7 @@ def _load(name: str, registry: RegistryDep, settings: SettingsDep, cache: Datase
 
 
 @router.get("/{name}", response_model=DatasetDetail, responses={404: {"model": Message}, 422: {"model": Message}})
+@heavy
 def dataset(name: str, registry: RegistryDep, settings: SettingsDep, cache: DatasetCacheDep) -> DatasetDetail:
     loaded = _load(name, registry, settings, cache)
     return DatasetDetail(name=name, n=len(loaded), image_shape=list(loaded.image_shape), has_labels=loaded.has_labels,
@@ -103,6 +106,7 @@ def _png(request: Request, etag: str, render: Callable[[], bytes]) -> Response:
 
 @router.get("/{name:path}/images/{index}", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}})
+@heavy
 def image(name: str, index: int, request: Request, registry: RegistryDep, settings: SettingsDep,
           cache: DatasetCacheDep,
           size: Annotated[int, Query(ge=8, le=512, description="longer side in px")] = images.THUMBNAIL_SIZE) -> Response:
@@ -115,9 +119,11 @@ def image(name: str, index: int, request: Request, registry: RegistryDep, settin
 
 @router.get("/{name:path}/atlas", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"model": Message}})
+@heavy
 def atlas(name: str, request: Request, registry: RegistryDep, settings: SettingsDep, cache: DatasetCacheDep,
           page: Annotated[int, Query(ge=0)] = 0,
-          size: Annotated[int, Query(ge=4, le=128, description="tile size in px")] = images.ATLAS_TILE) -> Response:
+          size: Annotated[int, Query(ge=4, le=images.ATLAS_MAX_TILE, description="tile size in px")] = images.ATLAS_TILE,
+          ) -> Response:
     loaded = _load(name, registry, settings, cache)
     pages = images.atlas_pages(len(loaded))
     if page >= pages:

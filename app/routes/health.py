@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.dependencies import RunnerDep
 from app.schemas import Health
 
 router = APIRouter(prefix="/api/health", tags=["health"])
@@ -18,8 +17,14 @@ def _version() -> str:
         return "unknown"
 
 
+VERSION = _version()
+
+
 @router.get("", response_model=Health)
-def health(runner: RunnerDep) -> Health:
-    status = runner.status()
-    return Health(version=_version(), backend=status.backend, workers=status.workers,
+async def health(request: Request) -> Health:
+    """Answered on the event loop itself, with no dependency, lock or registry read: a sync handler
+    (or a sync dependency) would wait for a free thread-pool slot, and while heavy requests fill the
+    pool a monitor asking "are you alive?" would time out on a server that is working fine."""
+    status = request.app.state.runner.status()
+    return Health(version=VERSION, backend=status.backend, workers=status.workers,
                   workers_alive=status.workers_alive, workers_ready=status.workers_ready, warm_up=status.warm_up)

@@ -1,10 +1,9 @@
 """What the map page shows of a run: points, neighbours of a point, clustering comparison, reconstructions."""
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Annotated
-
-import gzip
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,10 +11,19 @@ from fastapi.responses import Response
 
 from app import images, run_files
 from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, trained_point
+from app.heavy import heavy
 from app.registry import Analysis, Registry, Run
 from app.responses import analysis_out
-from app.schemas import (AgreementScores, Comparison, Message, Neighbor, Neighbors, Points, Reconstructions,
-                         VsLabels)
+from app.schemas import (
+    AgreementScores,
+    Comparison,
+    Message,
+    Neighbor,
+    Neighbors,
+    Points,
+    Reconstructions,
+    VsLabels,
+)
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["maps"])
 GZIP_MIN_BYTES = 1024
@@ -45,6 +53,7 @@ def _cluster_array(run: Run, clustering: Analysis | None) -> np.ndarray | None:
 
 
 @router.get("/points", response_model=Points, responses={404: {"model": Message}, 409: {"model": Message}})
+@heavy
 def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: Request,
            projection: Annotated[str | None, Query(description="projection id; default the newest finished")] = None,
            clustering: Annotated[str | None, Query(description="clustering id; default the newest finished")] = None,
@@ -93,6 +102,7 @@ def _json_response(body: bytes, request: Request) -> Response:
 
 @router.get("/neighbors/{index}", response_model=Neighbors,
             responses={404: {"model": Message}, 409: {"model": Message}})
+@heavy
 def neighbors(index: int, run: RunDep, registry: RegistryDep,
               k: Annotated[int, Query(ge=1, le=200)] = 10,
               clustering: Annotated[str | None, Query(description="add this clustering's ids; default newest")] = None,
@@ -119,6 +129,7 @@ def _scores(metrics: dict | None) -> AgreementScores:
 
 @router.get("/compare", response_model=Comparison,
             responses={404: {"model": Message}, 409: {"model": Message}, 422: {"model": Message}})
+@heavy
 def compare(run: RunDep, registry: RegistryDep,
             a: Annotated[str, Query(description="a clustering of this run")],
             b: Annotated[str, Query(description="a clustering of this run or of another run on the same dataset")],
@@ -150,6 +161,7 @@ def compare(run: RunDep, registry: RegistryDep,
 
 
 @router.get("/reconstructions", response_model=Reconstructions, responses={404: {"model": Message}})
+@heavy
 def reconstructions(run: RunDep,
                     size: Annotated[int, Query(ge=8, le=256, description="longer side in px")] = 64) -> Reconstructions:
     """Sample originals next to their autoencoder reconstructions, as PNG data: URLs."""

@@ -8,7 +8,14 @@ from fastapi import APIRouter, HTTPException, Response
 
 from app import catalog, tasks
 from app.dataset_source import is_known
-from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, RunnerDep, SettingsDep
+from app.dependencies import (
+    DatasetCacheDep,
+    RegistryDep,
+    RunDep,
+    RunnerDep,
+    SettingsDep,
+)
+from app.heavy import heavy
 from app.registry import ACTIVE
 from app.responses import run_detail, run_summary
 from app.schemas import Message, RunCreate, RunCreated, RunDetail, RunSummary
@@ -18,6 +25,7 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 
 @router.post("", response_model=RunCreated, status_code=202,
              responses={404: {"model": Message}, 422: {"model": Message}})
+@heavy
 def create_run(body: RunCreate, registry: RegistryDep, runner: RunnerDep, settings: SettingsDep,
                cache: DatasetCacheDep) -> RunCreated:
     """Record a run and its training job, then queue it; after training, a projection (UMAP) and a
