@@ -14,6 +14,7 @@ from app import catalog
 from app.dataset_cache import DatasetCache
 from app.errors import install_error_handlers
 from app.jobs import LocalJobRunner
+from app.openapi import document_answers
 from app.processes import job_process_alive
 from app.registry import Registry
 from app.routes import augmentations, clusterings, datasets, health, jobs, maps, methods, pages, projections, runs
@@ -57,42 +58,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner.shutdown()
 
 
-def document_error_answers(app: FastAPI) -> None:
-    """Declare the error answers the app really sends, so clients can rely on the schema:
-    every 422 is a Message (`detail` is a sentence, from the routes and the error handlers) or FastAPI's
-    request validation errors (`detail` is a list of field errors), and an operation with a request
-    body answers 400 (Message) when the body cannot be parsed at all (e.g. it is not UTF-8 JSON).
-
-    Found by fuzzing the schema: routes declared 422 as Message only or as the list only while both
-    kinds were sent, and the 400 was undeclared.
-    """
-    build = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        if "Message" not in components or "HTTPValidationError" not in components:
-            return schema
-        message = {"$ref": "#/components/schemas/Message"}
-        either = {"anyOf": [message, {"$ref": "#/components/schemas/HTTPValidationError"}]}
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                if not isinstance(operation, dict):
-                    continue
-                answers = operation.setdefault("responses", {})
-                if "422" in answers:
-                    answers["422"]["content"] = {"application/json": {"schema": either}}
-                if "requestBody" in operation and "400" not in answers:
-                    answers["400"] = {"description": "The request body cannot be parsed",
-                                      "content": {"application/json": {"schema": message}}}
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` (else get_settings()) decides the data directory and workers."""
     app = FastAPI(title="latentmap", version="0.1.0", lifespan=lifespan,
@@ -104,5 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, methods, datasets, runs, jobs, projections, clusterings, maps, augmentations, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR, check_dir=False), name="static")
-    document_error_answers(app)
+    document_answers(app)
     return app

@@ -8,12 +8,13 @@ from pydantic import BaseModel, Field
 
 from app import images
 from app.dependencies import DatasetCacheDep, RunDep, trained_point
-from app.inspector import INSPECTOR, AugmentationInspector, Busy
+from app.inspector import INSPECTOR, AugmentationInspector, Busy, Pending
 from app.schemas import Message
 from ml.ssl_health import CONTRASTIVE_METHODS
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["maps"])
 MAX_PAIRS = 16  # ml.augmentation_pairs.MAX_PAIRS (that module imports torch; the server does not)
+RETRY_AFTER_SECONDS = 2
 
 
 class AugmentationPair(BaseModel):
@@ -57,6 +58,8 @@ def augmentations(index: int, run: RunDep, cache: DatasetCacheDep, inspector: In
 
     Runs in the inspector's own worker process (not a training worker), one request at a time;
     the same point always gets the same pairs (seeded by the run's seed and the index), cached.
+    An answer not ready within a few seconds (the first starts the process) is a 503 with
+    Retry-After while the work goes on: asking again later gets it from the cache.
     """
     if run.method not in CONTRASTIVE_METHODS:
         raise HTTPException(409, f"run {run.id} was trained with {run.method}, which makes no augmented views; "
@@ -72,6 +75,8 @@ def augmentations(index: int, run: RunDep, cache: DatasetCacheDep, inspector: In
         answer = inspector.pairs(run_dir, dataset.images[index], index, pairs)
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
+    except Pending as exc:  # the work goes on; the page asks again after Retry-After
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     except Busy as exc:
         raise HTTPException(503, str(exc)) from None
     similarity = [float(value) for value in answer["pair_similarity"]]

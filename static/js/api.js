@@ -30,8 +30,23 @@ async function request(method, path, body, { signal } = {}) {
       payload = text;
     }
   }
-  if (!response.ok) throw new ApiError(response.status, payload && payload.detail !== undefined ? payload.detail : payload);
+  if (!response.ok) throw failure(response.status, payload);
   return payload;
+}
+
+function failure(status, payload) {
+  if (status === 401) showLoginNeeded();
+  return new ApiError(status, payload && payload.detail !== undefined ? payload.detail : payload);
+}
+
+/** A 401 means the server has a token this browser has not given: offer the login page, which
+ *  brings the person back here, instead of leaving a bare error. */
+export function showLoginNeeded() {
+  const banner = document.getElementById("login-needed");
+  if (!banner) return;
+  const next = window.location.pathname + window.location.search;
+  document.getElementById("login-needed-link").href = `/login?next=${encodeURIComponent(next)}`;
+  banner.hidden = false;
 }
 
 export const api = {
@@ -55,7 +70,7 @@ export const api = {
           payload = xhr.responseText;
         }
         if (xhr.status >= 200 && xhr.status < 300) resolve(payload);
-        else reject(new ApiError(xhr.status, payload && payload.detail !== undefined ? payload.detail : payload));
+        else reject(failure(xhr.status, payload));
       });
       xhr.addEventListener("error", () => reject(new ApiError(0, "the upload failed: the server cannot be reached")));
       xhr.send(formData);

@@ -10,6 +10,8 @@ import { fixed } from "./format.js";
 
 const PAIRS = 8;
 const SIZE = 64;
+const RETRIES = 60; // × RETRY_MS: two minutes, the server's own limit for one answer
+const RETRY_MS = 2000;
 
 export class AugmentationPanel {
   /** root: the point panel's container for the pairs; runPath: "/api/runs/{id}". */
@@ -31,7 +33,7 @@ export class AugmentationPanel {
     clear(this.root).append(this.heading(), el("p", { class: "muted small", text: "Drawing views with the run's transform…" }));
     let answer;
     try {
-      answer = await api.get(`${this.runPath}/points/${index}/augmentations?pairs=${PAIRS}&size=${SIZE}`, { signal: controller.signal });
+      answer = await this.fetchWhenReady(index, controller.signal);
     } catch (error) {
       if (error.name === "AbortError") return;
       if (error.status === 409 && /augmented views/.test(error.message)) {
@@ -45,6 +47,22 @@ export class AugmentationPanel {
       return;
     }
     this.render(answer);
+  }
+
+  /** The answer, asking again while the server says 503 "try again" (the inspector's first answer
+   *  starts its process and loads the encoder; the work goes on between the asks). */
+  async fetchWhenReady(index, signal) {
+    const path = `${this.runPath}/points/${index}/augmentations?pairs=${PAIRS}&size=${SIZE}`;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await api.get(path, { signal });
+      } catch (error) {
+        if (error.status !== 503 || attempt >= RETRIES) throw error;
+        this.root.querySelector("p").textContent = "Starting the inspector (it loads the run's encoder)…";
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        if (signal.aborted) throw new DOMException("aborted", "AbortError");
+      }
+    }
   }
 
   heading() {

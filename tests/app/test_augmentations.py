@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,18 @@ def api(runs, settings_factory):
     INSPECTOR.close()
 
 
+def _inspected(client: TestClient, path: str, **params: object) -> dict:
+    """The answer, asking again while the inspector says 503 with Retry-After (its first answer
+    starts its process), as the page does."""
+    for _ in range(120):
+        answer = client.get(path, params=params)
+        if answer.status_code != 503 or "Retry-After" not in answer.headers:
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+        time.sleep(float(answer.headers["Retry-After"]))
+    raise AssertionError(f"{path} kept answering 503")
+
+
 def _png(data_url: str) -> Image.Image:
     prefix = "data:image/png;base64,"
     assert data_url.startswith(prefix)
@@ -52,9 +65,7 @@ def test_pairs_are_the_runs_own_views_with_their_similarities(api: TestClient, r
     from ml.datasets import load_dataset
 
     _, simclr, _ = runs
-    answer = api.get(f"/api/runs/{simclr.run_id}/points/{INDEX}/augmentations", params={"pairs": 4, "size": 32})
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
+    body = _inspected(api, f"/api/runs/{simclr.run_id}/points/{INDEX}/augmentations", pairs=4, size=32)
     assert (body["run_id"], body["index"], body["method"]) == (simclr.run_id, INDEX, "simclr")
     assert len(body["pairs"]) == 4
     views = [np.asarray(_png(pair[side])) for pair in body["pairs"] for side in ("a", "b")]
@@ -82,8 +93,21 @@ def test_pairs_are_the_runs_own_views_with_their_similarities(api: TestClient, r
     assert body["nearest"]["similarity"] == pytest.approx(cosine.max())
     assert body["median_similarity"] == pytest.approx(np.median(np.delete(cosine, INDEX)))
     # The same point always shows the same pairs.
-    again = api.get(f"/api/runs/{simclr.run_id}/points/{INDEX}/augmentations", params={"pairs": 4, "size": 32}).json()
+    again = _inspected(api, f"/api/runs/{simclr.run_id}/points/{INDEX}/augmentations", pairs=4, size=32)
     assert again == body
+
+
+def test_an_answer_not_ready_in_time_is_a_503_to_ask_again_while_the_work_goes_on(api: TestClient, runs,
+                                                                                   monkeypatch) -> None:
+    _, simclr, _ = runs
+    monkeypatch.setattr(INSPECTOR, "reply_seconds", 0.0)  # as when the process is still starting
+    url = f"/api/runs/{simclr.run_id}/points/{INDEX + 1}/augmentations"
+    first = api.get(url, params={"pairs": 3, "size": 32})
+    assert first.status_code == 503 and first.headers["Retry-After"] == "2"
+    assert "still drawing" in first.json()["detail"] and "try again" in first.json()["detail"]
+    monkeypatch.setattr(INSPECTOR, "reply_seconds", 5.0)
+    body = _inspected(api, url, pairs=3, size=32)  # the one answer drawn for the first request, now cached
+    assert body["index"] == INDEX + 1 and len(body["pairs"]) == 3
 
 
 def test_refusals_name_the_reason(api: TestClient, runs, settings_factory) -> None:
@@ -118,7 +142,7 @@ def test_a_run_without_a_finished_training_is_refused(runs, settings_factory) ->
 def test_the_pairs_come_from_a_worker_process_the_server_never_imports_torch(runs, settings_factory) -> None:
     session = textwrap.dedent(
         """
-        import json, sys
+        import json, sys, time
         from pathlib import Path
         from fastapi.testclient import TestClient
         from app.main import create_app
@@ -126,7 +150,11 @@ def test_the_pairs_come_from_a_worker_process_the_server_never_imports_torch(run
 
         settings = Settings(data_dir=Path(sys.argv[1]), workers=1, warm_up=False)
         with TestClient(create_app(settings)) as client:
-            answer = client.get(f"/api/runs/{sys.argv[2]}/points/3/augmentations", params={"pairs": 2})
+            for _ in range(120):  # the first answer starts the inspector: 503 with Retry-After until it is drawn
+                answer = client.get(f"/api/runs/{sys.argv[2]}/points/3/augmentations", params={"pairs": 2})
+                if answer.status_code != 503:
+                    break
+                time.sleep(float(answer.headers["Retry-After"]))
         print(json.dumps({"status": answer.status_code, "pairs": len(answer.json().get("pairs", [])),
                           "torch": "torch" in sys.modules}))
         """

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from e2e_support import ARTIFACTS, screenshot, wait_for_map  # noqa: F401  (shared with the tests)
@@ -130,6 +130,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
     with serve(tmp_path_factory.mktemp("latentmap-data")) as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def server_with() -> Callable[..., Any]:
+    """`with server_with(data_dir, LATENTMAP_X=...) as server:` a server of a test's own settings."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+    return serve
 
 
 @pytest.fixture(scope="session")
