@@ -8,7 +8,8 @@ from fastapi import Depends, HTTPException, Request
 
 from app.dataset_cache import DatasetCache
 from app.jobs import JobRunner
-from app.registry import Job, Registry, Run
+from app.records import Job, Run
+from app.registry import Registry
 from app.settings import Settings, get_settings
 
 

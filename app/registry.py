@@ -7,101 +7,16 @@ before the job is queued, and a row turns `succeeded` only after its artifacts a
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
-import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from app.migrations import RegistryError, migrate, unusable
-
-ACTIVE = ("queued", "running")
-FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
-JOB_KINDS = ("train", "project", "cluster")
-
-
-def new_id(prefix: str) -> str:
-    """A short unique id such as `r3f9a0c1b2d`; the prefix says what it names (r, j, p, c)."""
-    return prefix + uuid.uuid4().hex[:11]
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-@dataclass
-class DatasetRecord:
-    name: str
-    path: str
-    n: int
-    report: dict[str, Any]
-    created: float
-
-
-@dataclass
-class Run:
-    id: str
-    dataset: str
-    method: str
-    config: dict[str, Any]
-    status: str
-    metrics: dict[str, Any] | None
-    created: float
-    run_dir: str
-    job_id: str | None
-
-
-@dataclass
-class Job:
-    id: str
-    kind: str
-    run_id: str
-    target_id: str | None
-    params: dict[str, Any]
-    status: str
-    progress: float
-    metrics: dict[str, Any] | None
-    error: str | None
-    cancel_requested: float | None
-    created: float
-    started: float | None
-    finished: float | None
-    worker_pid: int | None
-    depends_on: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Analysis:
-    """A projection or a clustering of a run (`on` is set for clusterings only)."""
-
-    id: str
-    run_id: str
-    method: str
-    params: dict[str, Any]
-    status: str
-    metrics: dict[str, Any] | None
-    created: float
-    job_id: str | None
-    on: str | None = None
+from app.records import (FINISHED, JOB_KINDS, Analysis, DatasetRecord, Job, Run, analysis_from_row,
+                         dataset_from_row, dumps, job_from_row, new_id, run_from_row)
 
 
 class Registry:
@@ -172,7 +87,7 @@ class Registry:
                 raise KeyError(name)
             connection.execute(
                 "INSERT INTO datasets (name, path, n, report, created) VALUES (?, ?, ?, ?, ?)",
-                (name, self._relative(path), n, _dumps(report), time.time()),
+                (name, self._relative(path), n, dumps(report), time.time()),
             )
         record = self.get_dataset(name)
         assert record is not None
@@ -186,36 +101,36 @@ class Registry:
     def get_dataset(self, name: str) -> DatasetRecord | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _dataset(row, self.data_dir)
+        return None if row is None else dataset_from_row(row, self.data_dir)
 
     def list_datasets(self) -> list[DatasetRecord]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM datasets ORDER BY created").fetchall()
-        return [_dataset(row, self.data_dir) for row in rows]
+        return [dataset_from_row(row, self.data_dir) for row in rows]
 
     # ----- runs -----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, method: str, config: dict[str, Any], run_dir: Path) -> Run:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO runs (id, dataset, method, config, status, created, run_dir) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                (run_id, dataset, method, _dumps(config), time.time(), self._relative(run_dir)),
+                (run_id, dataset, method, dumps(config), time.time(), self._relative(run_dir)),
             )
         return self.get_run(run_id)  # type: ignore[return-value]
 
     def get_run(self, run_id: str) -> Run | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else _run(row, self.data_dir)
+        return None if row is None else run_from_row(row, self.data_dir)
 
     def list_runs(self) -> list[Run]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        return [_run(row, self.data_dir) for row in rows]
+        return [run_from_row(row, self.data_dir) for row in rows]
 
     def update_run(self, run_id: str, *, status: str | None = None, metrics: dict[str, Any] | None = None,
                    job_id: str | None = None) -> None:
         assignments, values = [], []
-        for column, value in (("status", status), ("metrics", _dumps(metrics)), ("job_id", job_id)):
+        for column, value in (("status", status), ("metrics", dumps(metrics)), ("job_id", job_id)):
             if value is not None:
                 assignments.append(f"{column} = ?")
                 values.append(value)
@@ -235,7 +150,7 @@ class Registry:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO projections (id, run_id, method, params, status, created, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (projection_id, run_id, method, _dumps(params), status, time.time(), job_id),
+                (projection_id, run_id, method, dumps(params), status, time.time(), job_id),
             )
 
     def add_clustering(self, clustering_id: str, run_id: str, method: str, params: dict[str, Any], on: str,
@@ -244,7 +159,7 @@ class Registry:
             connection.execute(
                 "INSERT INTO clusterings (id, run_id, method, params, on_target, status, created, job_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (clustering_id, run_id, method, _dumps(params), on, status, time.time(), job_id),
+                (clustering_id, run_id, method, dumps(params), on, status, time.time(), job_id),
             )
 
     def update_analysis(self, table: str, analysis_id: str, status: str, metrics: dict[str, Any] | None = None) -> None:
@@ -254,7 +169,7 @@ class Registry:
                 connection.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, analysis_id))
             else:
                 connection.execute(f"UPDATE {table} SET status = ?, metrics = ? WHERE id = ?",
-                                   (status, _dumps(metrics), analysis_id))
+                                   (status, dumps(metrics), analysis_id))
 
     def get_projection(self, projection_id: str) -> Analysis | None:
         return self._get_analysis("projections", projection_id)
@@ -271,12 +186,12 @@ class Registry:
     def _get_analysis(self, table: str, analysis_id: str) -> Analysis | None:
         with self._connect() as connection:
             row = connection.execute(f"SELECT * FROM {table} WHERE id = ?", (analysis_id,)).fetchone()
-        return None if row is None else _analysis(row)
+        return None if row is None else analysis_from_row(row)
 
     def _list_analyses(self, table: str, run_id: str) -> list[Analysis]:
         with self._connect() as connection:
             rows = connection.execute(f"SELECT * FROM {table} WHERE run_id = ? ORDER BY created", (run_id,)).fetchall()
-        return [_analysis(row) for row in rows]
+        return [analysis_from_row(row) for row in rows]
 
     # ----- jobs -----------------------------------------------------------------------------
     def create_job(self, kind: str, run_id: str, params: dict[str, Any], *, target_id: str | None = None,
@@ -291,7 +206,7 @@ class Registry:
             connection.execute(
                 "INSERT INTO jobs (id, kind, run_id, target_id, params, status, created, started, worker_pid, depends_on)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, kind, run_id, target_id, _dumps(params), status, now,
+                (job_id, kind, run_id, target_id, dumps(params), status, now,
                  now if status == "running" else None, worker_pid, depends_on),
             )
         return self.get_job(job_id)  # type: ignore[return-value]
@@ -299,7 +214,7 @@ class Registry:
     def get_job(self, job_id: str) -> Job | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     def list_jobs(self, run_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[Job]:
         query, values = "SELECT * FROM jobs WHERE 1 = 1", []
@@ -311,7 +226,7 @@ class Registry:
             values.extend(statuses)
         with self._connect() as connection:
             rows = connection.execute(query + " ORDER BY seq", values).fetchall()
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def claim_next_job(self, worker_pid: int) -> Job | None:
         """Atomically take the oldest queued job whose dependency (if any) has succeeded."""
@@ -327,13 +242,13 @@ class Registry:
                 (time.time(), worker_pid, row["id"]),
             )
             claimed = connection.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
-            _mirror(connection, _job(claimed), "running")
-        return _job(claimed)
+            _mirror(connection, job_from_row(claimed), "running")
+        return job_from_row(claimed)
 
     def set_progress(self, job_id: str, progress: float, metrics: dict[str, Any]) -> None:
         with self._transaction() as connection:
             connection.execute("UPDATE jobs SET progress = ?, metrics = ? WHERE id = ? AND status = 'running'",
-                               (max(0.0, min(1.0, float(progress))), _dumps(metrics), job_id))
+                               (max(0.0, min(1.0, float(progress))), dumps(metrics), job_id))
 
     def cancel_requested(self, job_id: str) -> bool:
         with self._connect() as connection:
@@ -380,10 +295,10 @@ class Registry:
             changed = connection.execute(query, (status, error, time.time(), job_id)).rowcount
             row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if changed and row is not None:
-                _mirror(connection, _job(row), status)
+                _mirror(connection, job_from_row(row), status)
         if not changed or row is None:
             return None
-        job = _job(row)
+        job = job_from_row(row)
         if status != "succeeded":
             self._fail_dependents(job)
         return job
@@ -393,7 +308,7 @@ class Registry:
             connection.execute(
                 "UPDATE jobs SET status = 'queued', params = ?, error = NULL, cancel_requested = NULL, started = NULL,"
                 " finished = NULL, worker_pid = NULL, progress = 0 WHERE id = ?",
-                (_dumps(params), job_id),
+                (dumps(params), job_id),
             )
         job = self.get_job(job_id)
         assert job is not None
@@ -435,31 +350,3 @@ def _mirror(connection: sqlite3.Connection, job: Job, status: str) -> None:
     elif job.target_id is not None:
         table = "projections" if job.kind == "project" else "clusterings"
         connection.execute(f"UPDATE {table} SET status = ? WHERE id = ?", (status, job.target_id))
-
-
-def _dataset(row: sqlite3.Row, data_dir: Path) -> DatasetRecord:
-    """A dataset row; `path` is absolute (stored relative to the data directory)."""
-    return DatasetRecord(name=row["name"], path=str(data_dir / row["path"]), n=row["n"], report=_loads(row["report"]),
-                         created=row["created"])
-
-
-def _run(row: sqlite3.Row, data_dir: Path) -> Run:
-    """A run row; `run_dir` is absolute (stored relative to the data directory)."""
-    return Run(id=row["id"], dataset=row["dataset"], method=row["method"], config=_loads(row["config"]),
-               status=row["status"], metrics=_loads(row["metrics"]), created=row["created"],
-               run_dir=str(data_dir / row["run_dir"]), job_id=row["job_id"])
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(id=row["id"], kind=row["kind"], run_id=row["run_id"], target_id=row["target_id"],
-               params=_loads(row["params"]), status=row["status"], progress=row["progress"],
-               metrics=_loads(row["metrics"]), error=row["error"], cancel_requested=row["cancel_requested"],
-               created=row["created"], started=row["started"], finished=row["finished"], worker_pid=row["worker_pid"],
-               depends_on=row["depends_on"])
-
-
-def _analysis(row: sqlite3.Row) -> Analysis:
-    keys = row.keys()
-    return Analysis(id=row["id"], run_id=row["run_id"], method=row["method"], params=_loads(row["params"]),
-                    status=row["status"], metrics=_loads(row["metrics"]), created=row["created"], job_id=row["job_id"],
-                    on=row["on_target"] if "on_target" in keys else None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from app import run_files
-from app.registry import Analysis, Job, Registry, Run
+from app.records import Analysis, Job, Run
+from app.registry import Registry
 from app.schemas import AnalysisOut, JobOut, RunDetail, RunSummary
 
 

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from app import catalog
 from app.dataset_source import open_dataset
-from app.registry import Job, Registry, new_id
+from app.records import Job, new_id
+from app.registry import Registry
 from ml.datasets import DatasetError, ImageDataset
 from ml.params import ParamError
 from ml.progress import Stopped

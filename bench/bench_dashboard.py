@@ -55,7 +55,8 @@ def fabricate_run(data_dir: Path, dataset_name: str) -> tuple[str, int]:
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.decomposition import PCA
 
-    from app.registry import Registry, new_id
+    from app.records import new_id
+    from app.registry import Registry
     from ml import artifacts
     from ml.datasets import load_dataset
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException
 
 from app import catalog, tasks
 from app.dependencies import RegistryDep, RunDep, RunnerDep
-from app.registry import ACTIVE
+from app.records import ACTIVE
 from app.responses import analysis_out
 from app.routes.projections import embedding_dependency
 from app.schemas import AnalysisOut, ClusteringCreate, ClusteringCreated, Message

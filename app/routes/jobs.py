@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sse_starlette import EventSourceResponse
 
 from app.dependencies import JobDep, RegistryDep, RunnerDep
-from app.registry import FINISHED
+from app.records import FINISHED
 from app.responses import job_out
 from app.schemas import JobOut, Message
 

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from app import images, run_files
 from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, trained_point
 from app.heavy import heavy
-from app.registry import Analysis, Registry, Run
+from app.records import Analysis, Run
+from app.registry import Registry
 from app.responses import analysis_out
 from app.schemas import (
     AgreementScores,

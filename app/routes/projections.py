@@ -5,7 +5,8 @@ from fastapi import APIRouter, HTTPException
 
 from app import catalog, tasks
 from app.dependencies import RegistryDep, RunDep, RunnerDep
-from app.registry import ACTIVE, Registry, Run
+from app.records import ACTIVE, Run
+from app.registry import Registry
 from app.responses import analysis_out
 from app.schemas import AnalysisOut, Message, ProjectionCreate, ProjectionCreated
 

@@ -16,7 +16,7 @@ from app.dependencies import (
     SettingsDep,
 )
 from app.heavy import heavy
-from app.registry import ACTIVE
+from app.records import ACTIVE
 from app.responses import run_detail, run_summary
 from app.schemas import Message, RunCreate, RunCreated, RunDetail, RunSummary
 
