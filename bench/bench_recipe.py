@@ -6,6 +6,10 @@ beside it) of the embedding on a validation part carved from the train split (ne
 split), so that recipes are chosen without looking at the test images.
 
     flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_recipe.py --method simclr --seconds 180 --min-scale 0.5
+    flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_recipe.py --method simclr --steps 750 --encoder conv --conv-widths 32,64,128 --conv-bn 1
+
+The view defaults are the best screened so far (crop >= 0.5 of the area, ±4.5°, ±40 % brightness/contrast,
+no blur or noise; validation kNN-5 0.834 for simclr with the MLP after 750 steps).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.augment import ColourJitterBatch, RandomGaussianBlurBatch, RandomResizedCropBatch  # noqa: E402
 from ml.datasets import load_dataset  # noqa: E402
 from ml.evaluation import knn_accuracy  # noqa: E402
-from ml.methods import METHODS  # noqa: E402
+from ml.methods import METHODS, contrastive  # noqa: E402
+from ml.models.encoders import ConvEncoder  # noqa: E402
 from ml.training import encode  # noqa: E402
 
 
@@ -57,13 +62,16 @@ def main() -> None:
     parser.add_argument("--momentum", type=float, default=0.99)
     parser.add_argument("--head-hidden", type=int, default=256)
     parser.add_argument("--head-out", type=int, default=64)
-    parser.add_argument("--min-scale", type=float, default=0.76)
+    parser.add_argument("--encoder", default="mlp", choices=("mlp", "conv"))
+    parser.add_argument("--conv-widths", default="16,32,64", help="channels of the conv encoder's strided blocks")
+    parser.add_argument("--conv-bn", type=int, default=0, help="1: batch norm after every conv (and in its hidden linear layer)")
+    parser.add_argument("--min-scale", type=float, default=0.5)
     parser.add_argument("--max-ratio", type=float, default=4 / 3)
     parser.add_argument("--degrees", type=float, default=4.5)
     parser.add_argument("--flip", type=int, default=1)
-    parser.add_argument("--jitter", type=float, default=0.12)
-    parser.add_argument("--blur", type=float, default=0.15)
-    parser.add_argument("--noise", type=float, default=0.015)
+    parser.add_argument("--jitter", type=float, default=0.4)
+    parser.add_argument("--blur", type=float, default=0.0)
+    parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", "1")))
@@ -79,7 +87,11 @@ def main() -> None:
     cls.head_hidden, cls.head_output = args.head_hidden, args.head_out
     params = {"temperature": args.temperature, "queue_size": args.queue, "momentum": args.momentum}
     params = {key: value for key, value in params.items() if key in {spec.name for spec in cls.params.specs}}
-    method = cls(dataset.image_shape, 32, dataset=dataset.name, **params)
+    if args.encoder == "conv":
+        widths = tuple(int(width) for width in args.conv_widths.split(","))
+        # The methods build their encoder by name alone; the screen swaps in the conv variant under test.
+        contrastive.build_encoder = lambda name, shape, dim, **options: ConvEncoder(shape, dim, widths, batch_norm=bool(args.conv_bn))
+    method = cls(dataset.image_shape, 32, encoder=args.encoder, dataset=dataset.name, **params)
     view = view_transform(args)
     method.views.views = nn.ModuleList([view, view])
     optimiser = torch.optim.Adam(method.parameters(), lr=args.lr)

@@ -132,9 +132,17 @@ def _evaluate(embeddings: np.ndarray, dataset: ImageDataset, seed: int) -> dict[
     }
 
 
-def build_method(config: TrainConfig, dataset: ImageDataset) -> Method:
-    """The (untrained) method `config` describes, sized for `dataset`."""
-    return METHODS[config.method](dataset.image_shape, config.embedding_dim, config.encoder, dataset.name, **config.method_params)
+def build_method(config: TrainConfig, dataset: ImageDataset, encoder: str | None = None) -> Method:
+    """The (untrained) method `config` describes, sized for `dataset`; `encoder` overrides config.encoder."""
+    return METHODS[config.method](dataset.image_shape, config.embedding_dim, encoder or config.encoder, dataset.name,
+                                  **config.method_params)
+
+
+def _recorded_encoder(run_dir: Path) -> str | None:
+    """The encoder a run was started with (config.json's `encoder_resolved`): a resumed run keeps it
+    even when what `auto` picks has changed since (as it did for contrastive grey 28 px images)."""
+    path = run_dir / artifacts.CONFIG
+    return artifacts.read_json(path).get("encoder_resolved") if path.exists() else None
 
 
 def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: ProgressCallback | None = None, resume: bool = False) -> dict[str, Any]:
@@ -151,10 +159,11 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     shuffle = torch.Generator().manual_seed(config.seed)
-    method = build_method(config, dataset).to(device)
-    encoder_name = getattr(method, "encoder_name", config.encoder)
     checkpoint_path = run_dir / artifacts.CHECKPOINT
-    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True) if resume and checkpoint_path.exists() else None
+    resuming = resume and checkpoint_path.exists()
+    method = build_method(config, dataset, _recorded_encoder(run_dir) if resuming else None).to(device)
+    encoder_name = getattr(method, "encoder_name", config.encoder)
+    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True) if resuming else None
     threads = configure_threads(encoder_name, checkpoint.get("torch_threads") if checkpoint else None, dataset.image_shape) if device.type == "cpu" else None
     optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
 

@@ -29,14 +29,14 @@ class Method(nn.Module):
     params: ClassVar[ParamSchema]
     defaults: ClassVar[dict[str, Any]]
     small_defaults: ClassVar[dict[str, Any]]
-    mlp_defaults: ClassVar[dict[str, Any]]
+    grey_28_defaults: ClassVar[dict[str, Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         spec = cls.__dict__.get("spec")
         if spec is not None:
             cls.name, cls.label, cls.params = spec.name, spec.label, spec.params
-            cls.defaults, cls.small_defaults, cls.mlp_defaults = spec.defaults, spec.small_defaults, spec.mlp_defaults
+            cls.defaults, cls.small_defaults, cls.grey_28_defaults = spec.defaults, spec.small_defaults, spec.grey_28_defaults
 
     def __init__(self, image_shape: ImageShape, embedding_dim: int, encoder: str = "auto", dataset: str = "", **params: Any) -> None:
         super().__init__()

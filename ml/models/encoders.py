@@ -1,5 +1,5 @@
-"""Encoders sized to the input: an MLP for grey images up to 28×28 px, a small conv net for
-colour 32 px images and larger, ResNet-18.
+"""Encoders sized to the input: an MLP for grey images up to 28×28 px (the contrastive methods take
+the small conv net with batch norm there), a small conv net for colour 32 px images and larger, ResNet-18.
 
 Every encoder maps float images (B, C, H, W) in [0, 1] to embeddings (B, embedding_dim). The
 wide MLP for 28 px images uses batch normalisation in training; in eval mode it uses running
@@ -49,21 +49,27 @@ class ConvEncoder(nn.Module):
     embedding keeps where things are, which matters for 28/32 px objects. Widths 16-32-64 train
     2.3× faster than 32-64-128 on a CPU (1,680 vs 720 augmented 28 px views/s on one busy core),
     which buys more epochs in the same minutes.
+
+    batch_norm: Conv → BatchNorm → ReLU blocks (and batch norm in the hidden linear layer), for the
+    contrastive methods: on Fashion-MNIST SimCLR's validation kNN-5 after 750 steps rose from 0.833
+    to 0.839 with it, at ~5 % fewer images/s (bench/bench_recipe.py).
     """
 
-    def __init__(self, image_shape: ImageShape, embedding_dim: int, widths: tuple[int, ...] = (16, 32, 64)) -> None:
+    def __init__(self, image_shape: ImageShape, embedding_dim: int, widths: tuple[int, ...] = (16, 32, 64), batch_norm: bool = False) -> None:
         super().__init__()
         channels, height, width = image_shape
         blocks: list[nn.Module] = []
         for out_channels in widths:
-            blocks += [nn.Conv2d(channels, out_channels, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            blocks += [nn.Conv2d(channels, out_channels, 3, stride=2, padding=1, bias=not batch_norm),
+                       *([nn.BatchNorm2d(out_channels)] if batch_norm else []), nn.ReLU(inplace=True)]
             channels = out_channels
             height, width = (height + 1) // 2, (width + 1) // 2
         self.features = nn.Sequential(*blocks)
         # Large images (image folders) are pooled down to 4×4 so the linear layer stays small.
         self.pool = nn.AdaptiveAvgPool2d((min(height, 4), min(width, 4)))
         flat = channels * min(height, 4) * min(width, 4)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(inplace=True), nn.Linear(256, embedding_dim))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256, bias=not batch_norm), *([nn.BatchNorm1d(256)] if batch_norm else []),
+                                  nn.ReLU(inplace=True), nn.Linear(256, embedding_dim))
         self.feature_shape = (channels, min(height, 4), min(width, 4))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -91,12 +97,16 @@ class ResNet18Encoder(nn.Module):
 ENCODERS: dict[str, type[nn.Module]] = {"mlp": MLPEncoder, "conv": ConvEncoder, "resnet18": ResNet18Encoder}
 
 
-def build_encoder(name: str, image_shape: ImageShape, embedding_dim: int, per_sample: bool = False) -> nn.Module:
+def build_encoder(name: str, image_shape: ImageShape, embedding_dim: int, per_sample: bool = False, conv_batch_norm: bool = False) -> nn.Module:
     """The encoder called `name` (or chosen by `auto`) for images of `image_shape` (C, H, W).
 
     per_sample: no batch normalisation (the contractive penalty's per-sample Jacobians need it).
+    conv_batch_norm: batch normalisation in the conv net as well (the contrastive methods ask for
+    it; the autoencoders' conv net has none, as before).
     """
     name = resolve_encoder(name, image_shape)
     if name == "mlp":
         return MLPEncoder(image_shape, embedding_dim, mlp_hidden(image_shape), batch_norm=not per_sample and not is_small(image_shape))
+    if name == "conv":
+        return ConvEncoder(image_shape, embedding_dim, batch_norm=conv_batch_norm and not per_sample)
     return ENCODERS[name](image_shape, embedding_dim)

@@ -18,11 +18,20 @@ def is_small(image_shape: ImageShape) -> bool:
     return image_shape[1] * image_shape[2] <= 16 * 16
 
 
-def resolve_encoder(name: str, image_shape: ImageShape) -> str:
-    """`auto` → `mlp` for tiny images and grey images up to 28×28 px, else `conv`; an unknown name raises ParamError."""
+def is_grey_28(image_shape: ImageShape) -> bool:
+    """Grey images above 16×16 and up to 28×28 px (Fashion-MNIST, MNIST)."""
+    channels, height, width = image_shape
+    return channels == 1 and height * width <= 28 * 28 and not is_small(image_shape)
+
+
+def resolve_encoder(name: str, image_shape: ImageShape, grey_28_encoder: str = "mlp") -> str:
+    """`auto` → `mlp` for tiny images, `grey_28_encoder` for grey images up to 28×28 px (see `is_grey_28`),
+    else `conv`; an unknown name raises ParamError. A method names its own `grey_28_encoder`
+    (`MethodSpec.grey_28_encoder`): the wide MLP for the autoencoders and byol, the conv net for simclr and moco."""
     if name == "auto":
-        channels, height, width = image_shape
-        return "mlp" if is_small(image_shape) or (channels == 1 and height * width <= 28 * 28) else "conv"
+        if is_small(image_shape):
+            return "mlp"
+        return grey_28_encoder if is_grey_28(image_shape) else "conv"
     if name not in ENCODER_NAMES:
         raise ParamError(f"unknown encoder {name!r}; known: auto, {', '.join(ENCODER_NAMES)}")
     return name

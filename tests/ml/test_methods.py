@@ -9,7 +9,7 @@ from ml.augment import MultiViewTransform, simclr_augmentation
 from ml.datasets import ImageDataset, load_dataset
 from ml.methods import METHOD_SPECS, METHODS
 from ml.models.decoders import build_decoder
-from ml.models.encoders import build_encoder
+from ml.models.encoders import ConvEncoder, build_encoder
 from ml.models.sizing import resolve_encoder
 from ml.params import ParamError
 from ml.training import TrainConfig, train
@@ -97,9 +97,26 @@ def test_the_28px_mlp_is_wide_with_batch_norm_except_for_the_contractive_autoenc
     torch.testing.assert_close(encoder(images)[:2], encoder(images[:2]))
 
 
+def test_simclr_and_moco_encode_grey_28px_images_with_the_batch_norm_conv_net() -> None:
+    for name in ("simclr", "moco"):
+        method = METHODS[name]((1, 28, 28), 6)
+        assert method.encoder_name == "conv" and isinstance(method.encoder, ConvEncoder)
+        assert sum(isinstance(layer, torch.nn.BatchNorm2d) for layer in method.encoder.features) == 3
+        assert METHODS[name]((1, 8, 8), 6).encoder_name == "mlp"  # the digits keep the small MLP
+        assert METHODS[name]((1, 28, 28), 6, encoder="mlp").encoder_name == "mlp"  # asked for by name
+    # BYOL and the autoencoders keep the wide MLP there; asked for by name, BYOL's conv net has batch norm too.
+    assert METHODS["byol"]((1, 28, 28), 6).encoder_name == "mlp" and METHODS["dae"]((1, 28, 28), 6).encoder_name == "mlp"
+    assert any(isinstance(layer, torch.nn.BatchNorm2d) for layer in METHODS["byol"]((1, 28, 28), 6, encoder="conv").encoder.features)
+    # The autoencoders' conv net (colour images) keeps no batch norm.
+    assert not any(isinstance(layer, torch.nn.BatchNorm2d) for layer in METHODS["ae"]((3, 32, 32), 6).encoder.features)
+    encoder = METHODS["simclr"]((1, 28, 28), 6).encoder.eval()
+    images = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(encoder(images)[:2], encoder(images[:2]))  # running statistics in eval mode
+
+
 def test_defaults_depend_on_the_image_size() -> None:
     assert METHODS["dae"].defaults_for((1, 8, 8), 1797) == METHODS["dae"].small_defaults
-    assert METHODS["dae"].defaults_for((1, 28, 28), 60000) == METHODS["dae"].mlp_defaults
+    assert METHODS["dae"].defaults_for((1, 28, 28), 60000) == METHODS["dae"].grey_28_defaults
     assert METHODS["dae"].defaults_for((3, 32, 32), 50000) == METHODS["dae"].defaults
     assert METHODS["simclr"].defaults_for((1, 28, 28), 60000)["batch_size"] == 512
     assert METHODS["dae"].defaults_for((1, 28, 28), 1000) == METHODS["dae"].small_defaults
