@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from app.records import Run
 from app.registry import Registry
 from ml import artifacts
 
@@ -40,8 +41,9 @@ class Finding:
 
 def examine(registry: Registry, is_alive: Callable[[int], bool]) -> list[Finding]:
     """Every problem in the data directory of `registry`; changes nothing."""
-    return [*_missing_run_files(registry), *_missing_analysis_files(registry), *_stale_jobs(registry, is_alive),
-            *_orphan_run_dirs(registry), *_missing_datasets(registry)]
+    runs = registry.list_runs()
+    return [*_missing_run_files(registry, runs), *_missing_analysis_files(registry, runs), *_stale_jobs(registry, is_alive),
+            *_orphan_run_dirs(registry, runs), *_missing_datasets(registry)]
 
 
 def repair(findings: list[Finding]) -> None:
@@ -61,9 +63,9 @@ def _fail(registry: Registry, job_id: str | None, reason: str, mark_row: Callabl
     return mend
 
 
-def _missing_run_files(registry: Registry) -> list[Finding]:
+def _missing_run_files(registry: Registry, runs: list[Run]) -> list[Finding]:
     findings = []
-    for run in registry.list_runs():
+    for run in runs:
         if run.status != "succeeded":
             continue
         run_dir = Path(run.run_dir)
@@ -79,9 +81,9 @@ def _missing_run_files(registry: Registry) -> list[Finding]:
     return findings
 
 
-def _missing_analysis_files(registry: Registry) -> list[Finding]:
+def _missing_analysis_files(registry: Registry, runs: list[Run]) -> list[Finding]:
     findings = []
-    for run in registry.list_runs():
+    for run in runs:
         for table, file_name in ANALYSIS_FILES.items():
             listed = registry.list_projections(run.id) if table == "projections" else registry.list_clusterings(run.id)
             for analysis in listed:
@@ -105,11 +107,11 @@ def _stale_jobs(registry: Registry, is_alive: Callable[[int], bool]) -> list[Fin
             for job in registry.stale_jobs(is_alive)]
 
 
-def _orphan_run_dirs(registry: Registry) -> list[Finding]:
+def _orphan_run_dirs(registry: Registry, runs: list[Run]) -> list[Finding]:
     runs_dir = registry.data_dir / "runs"
     if not runs_dir.is_dir():
         return []
-    known = {Path(run.run_dir).resolve() for run in registry.list_runs()}
+    known = {Path(run.run_dir).resolve() for run in runs}
     findings = []
     for folder in sorted(path for path in runs_dir.iterdir() if path.is_dir() and not path.name.startswith(".")):
         if folder.resolve() in known:

@@ -338,9 +338,9 @@ class Registry:
         return [job for job in self.list_jobs(statuses=("running",))
                 if job.worker_pid is None or job.worker_pid == os.getpid() or not is_alive(job.worker_pid)]
 
-    def reconcile(self, is_alive: Callable[[int], bool],
-                  reason: str = "the process running this job stopped (server restart)") -> list[Job]:
+    def reconcile(self, is_alive: Callable[[int], bool]) -> list[Job]:
         """At start-up: jobs left running by a process that is gone become `interrupted` (resumable)."""
+        reason = "the process running this job stopped (server restart)"
         return [job for job in self.stale_jobs(is_alive) if self.finish_job(job.id, "interrupted", reason) is not None]
 
 
