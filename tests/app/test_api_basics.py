@@ -142,3 +142,30 @@ def test_bad_training_requests_get_422_naming_the_field(api: TestClient, body: d
     assert response.status_code == 422
     assert words in str(response.json()["detail"])
     assert api.get("/api/runs").json() == []  # nothing was recorded
+
+
+def test_every_openapi_link_names_a_field_its_answer_has(api: TestClient) -> None:
+    """A link's `$response.body#/…` must point at a field of the answer's schema, and its target at a
+    parameter the target operation takes (a typo would send fuzzers and clients nowhere)."""
+    schema = api.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    operations = {op["operationId"]: op for ops in schema["paths"].values() for op in ops.values()}
+    checked = 0
+    for ops in schema["paths"].values():
+        for op in ops.values():
+            for answer in op["responses"].values():
+                body = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                for link in answer.get("links", {}).values():
+                    target = operations[link["operationId"]]
+                    taken = {parameter["name"] for parameter in target.get("parameters", [])}
+                    for name, expression in link["parameters"].items():
+                        assert name in taken, (link, name)
+                        if not str(expression).startswith("$response.body#/"):
+                            continue
+                        node = body
+                        for part in expression.split("#/", 1)[1].split("/"):
+                            node = components[node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+                            node = node["items"] if part.isdigit() else node["properties"][part]
+                            node = node.get("anyOf", [node])[0]
+                        checked += 1
+    assert checked >= 40
