@@ -24,13 +24,13 @@ def training_methods() -> dict[str, MethodSpec]:
 
 
 def projections() -> dict[str, Any]:
-    from ml.projection import PROJECTIONS
+    from ml.analysis.projection import PROJECTIONS
 
     return PROJECTIONS
 
 
 def clusterings() -> dict[str, Any]:
-    from ml.clustering import CLUSTERINGS
+    from ml.analysis.clustering import CLUSTERINGS
 
     return CLUSTERINGS
 

@@ -19,7 +19,7 @@ from app.records import Run
 from app.registry import Registry
 from ml import artifacts
 
-# A finished analysis is its array and its meta.json (ml.analysis writes both).
+# A finished analysis is its array and its meta.json (ml.analysis.run_analyses writes both).
 ANALYSIS_FILES = {"projections": "coords.npy", "clusterings": "labels.npy"}
 ANALYSIS_META = "meta.json"
 RUN_FILES = (artifacts.CONFIG, artifacts.EMBEDDINGS, artifacts.METRICS)

@@ -71,7 +71,7 @@ def knn_agreement(run_dir: Path, k: int = KNN_AGREEMENT_K) -> np.ndarray | None:
     Read from the run's cached kNN graph (written by the projection job); None when the run has no
     labels or no graph yet.
     """
-    from ml.neighbors import KNN_FILE
+    from ml.analysis.neighbors import KNN_FILE
 
     knn_path, labels_path = run_dir / KNN_FILE, run_dir / artifacts.LABELS
     if not knn_path.exists() or not labels_path.exists():
@@ -81,7 +81,7 @@ def knn_agreement(run_dir: Path, k: int = KNN_AGREEMENT_K) -> np.ndarray | None:
 
 @lru_cache(maxsize=8)
 def _agreement(run_dir: str, knn_mtime_ns: int, labels_mtime_ns: int, k: int) -> np.ndarray:
-    from ml.neighbors import load_or_compute_knn
+    from ml.analysis.neighbors import load_or_compute_knn
 
     point_labels = np.load(Path(run_dir) / artifacts.LABELS)
     graph = load_or_compute_knn(Path(run_dir), k=k)

@@ -98,7 +98,7 @@ def train(context: JobContext) -> dict[str, Any]:
 
 def project(context: JobContext) -> dict[str, Any]:
     """Project a run's embedding (params: method, params, seed) into projections/<target_id>/."""
-    from ml.analysis import run_projection
+    from ml.analysis.run_analyses import run_projection
 
     job = context.job
     meta = run_projection(context.run_dir(), job.params["method"], job.params.get("params") or {},
@@ -110,7 +110,7 @@ def project(context: JobContext) -> dict[str, Any]:
 
 def cluster(context: JobContext) -> dict[str, Any]:
     """Cluster a run's embedding or one of its projections (params: method, params, on, seed)."""
-    from ml.analysis import run_clustering
+    from ml.analysis.run_analyses import run_clustering
 
     job = context.job
     meta = run_clustering(context.run_dir(), job.params["method"], job.params.get("params") or {},

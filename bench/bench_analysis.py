@@ -9,7 +9,7 @@
 
 Every comparison runs its baseline in the same process, one after the other, because the machine's
 cores may be shared; the 1-minute load average is printed with each table. Trustworthiness is
-always ml.neighbors.trustworthiness (k = 10, the same fixed sample of 5,000 points) so that rows
+always ml.analysis.neighbors.trustworthiness (k = 10, the same fixed sample of 5,000 points) so that rows
 are comparable.
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml import artifacts  # noqa: E402
-from ml.analysis import run_clustering, run_projection  # noqa: E402
-from ml.cluster_metrics import agreement  # noqa: E402
-from ml.neighbors import compute_knn, trustworthiness  # noqa: E402
+from ml.analysis.run_analyses import run_clustering, run_projection  # noqa: E402
+from ml.analysis.cluster_metrics import agreement  # noqa: E402
+from ml.analysis.neighbors import compute_knn, trustworthiness  # noqa: E402
 
 
 def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -216,7 +216,7 @@ def bench_projections(args: argparse.Namespace) -> None:
     x = pca(pixels[: args.n], args.dim, args.seed)
     graph, knn_seconds = timed(lambda: compute_knn(x), "kNN graph")
     rows: list[list[Any]] = [["shared kNN graph (k = 90, exact, faiss)", knn_seconds, "", ""]]
-    from ml.projection import make_projection
+    from ml.analysis.projection import make_projection
 
     for name, work in (
         ("ours: pca", lambda: make_projection("pca", {}, args.seed).fit_transform(x, graph)),
@@ -243,7 +243,7 @@ def bench_whole(args: argparse.Namespace) -> None:
     from sklearn.manifold import trustworthiness as sklearn_trustworthiness
     from sklearn.neighbors import NearestNeighbors
 
-    from ml.projection import make_projection
+    from ml.analysis.projection import make_projection
 
     warm(args)
     pixels, labels = fashion_pixels()
@@ -282,7 +282,7 @@ def bench_whole(args: argparse.Namespace) -> None:
         coords, seconds = timed(lambda: make_projection("tsne", variant, args.seed).fit_transform(x, graph), f"ours: t-SNE {variant}, in no total")
         variant_rows.append([f"(in no total) ours: t-SNE with {variant}: seconds / trustworthiness", seconds, trustworthiness(x, coords, graph)])
     if args.pynndescent:
-        # What the shared graph cost before issue 10 (approximate, the call ml.neighbors made): in no total.
+        # What the shared graph cost before issue 10 (approximate, the call ml.analysis.neighbors made): in no total.
         from pynndescent import NNDescent
 
         timed(lambda: NNDescent(x, n_neighbors=91, random_state=args.seed, n_jobs=-1, low_memory=True).neighbor_graph, "pynndescent graph (k = 90), before issue 10, in no total")
@@ -344,15 +344,15 @@ def bench_knn(args: argparse.Namespace) -> None:
 def bench_hdbscan(args: argparse.Namespace) -> None:
     """HDBSCAN (default parameters) on the UMAP-10 map of Fashion-MNIST, as the fmnist pipeline clusters it.
 
-    Ours (ml.clustering: fast_hdbscan above 10,000 points) on all N points; then ours and
+    Ours (ml.analysis.clustering: fast_hdbscan above 10,000 points) on all N points; then ours and
     scikit-learn's HDBSCAN on the same random subset with the same resolved parameters, and
     their agreement (ARI, equal noise). scikit-learn on all points only with --sklearn-full.
     """
     from sklearn.cluster import HDBSCAN
 
-    from ml import clustering
-    from ml.clustering import make_clustering
-    from ml.projection import make_projection
+    from ml.analysis import clustering
+    from ml.analysis.clustering import make_clustering
+    from ml.analysis.projection import make_projection
 
     warm(args)
     pixels, labels = fashion_pixels()

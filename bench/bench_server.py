@@ -55,7 +55,7 @@ def bare_worker(data_dir: Path, epochs: int | None) -> None:
     timings per repetition.
     """
     from app import catalog
-    from ml.analysis import run_clustering, run_projection
+    from ml.analysis.run_analyses import run_clustering, run_projection
     from ml.numba_cache import warm_up
     from ml.datasets import load_dataset
     from ml.training import TrainConfig, train
@@ -209,7 +209,7 @@ def bench_payload(n: int) -> None:
         artifacts.write_npy(run_dir / "labels.npy", labels)
         artifacts.write_npy(run_dir / "projections" / "pbench" / "coords.npy", rng.normal(size=(n, 2)).astype(np.float32) * 10)
         artifacts.write_npy(run_dir / "clusterings" / "cbench" / "labels.npy", rng.integers(-1, 12, n).astype(np.int64))
-        from ml.neighbors import load_or_compute_knn
+        from ml.analysis.neighbors import load_or_compute_knn
 
         load_or_compute_knn(run_dir)  # what the projection job leaves behind (knn_agreement reads it)
         registry.create_run("rbench", "digits", "ae", {"seed": 0}, run_dir)

@@ -62,9 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    from ml.neighbors import compute_knn, trustworthiness
+    from ml.analysis.neighbors import compute_knn, trustworthiness
     from ml.numba_cache import warm_up
-    from ml.projection import make_projection
+    from ml.analysis.projection import make_projection
 
     warm_up()
     sets = {"digits pixels (1,797 × 64)": digits_pixels(), "digits AE embedding (1,797 × 32)": digits_autoencoder()}

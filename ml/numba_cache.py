@@ -63,8 +63,8 @@ def warm_up(hdbscan: bool = True) -> float:
     """
     import numpy as np
 
-    from ml.neighbors import compute_knn
-    from ml.projection import make_projection
+    from ml.analysis.neighbors import compute_knn
+    from ml.analysis.projection import make_projection
 
     started = time.perf_counter()
     x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
@@ -72,7 +72,7 @@ def warm_up(hdbscan: bool = True) -> float:
     if hdbscan:
         import fast_hdbscan
 
-        # The call ml.clustering makes (float64 input), so the same specialisations are compiled.
+        # The call ml.analysis.clustering makes (float64 input), so the same specialisations are compiled.
         fast_hdbscan.HDBSCAN(min_cluster_size=10, min_samples=4).fit_predict(x.astype(np.float64))
     return time.perf_counter() - started
 

@@ -109,7 +109,7 @@ def neighbors(index: int, run: RunDep, registry: RegistryDep,
               clustering: Annotated[str | None, Query(description="add this clustering's ids; default newest")] = None,
               ) -> Neighbors:
     """Point `index`'s k nearest neighbours in the embedding (Euclidean), nearest first."""
-    from ml.neighbors import neighbors_of
+    from ml.analysis.neighbors import neighbors_of
 
     run_dir, _ = trained_point(run, index, "embedding")
     found, distances = neighbors_of(run_dir, index, k)
@@ -136,7 +136,7 @@ def compare(run: RunDep, registry: RegistryDep,
             b: Annotated[str, Query(description="a clustering of this run or of another run on the same dataset")],
             ) -> Comparison:
     """Contingency table and agreement (ARI, NMI, matched accuracy) between two clusterings."""
-    from ml.cluster_metrics import compare_clusterings
+    from ml.analysis.cluster_metrics import compare_clusterings
 
     first = _finished("clustering", run, registry, a)
     second_row = registry.get_clustering(b)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from ml import artifacts
-from ml.analysis import (
+from ml.analysis.run_analyses import (
     list_clusterings,
     list_projections,
     load_clustering,
@@ -16,7 +16,7 @@ from ml.analysis import (
     run_clustering,
     run_projection,
 )
-from ml.neighbors import KNN_FILE
+from ml.analysis.neighbors import KNN_FILE
 from ml.params import ParamError
 from ml.progress import Stopped
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.cluster_metrics import compare_clusterings, hungarian_accuracy, score_clustering, silhouette
+from ml.analysis.cluster_metrics import compare_clusterings, hungarian_accuracy, score_clustering, silhouette
 
 
 def test_compare_a_clustering_with_itself() -> None:

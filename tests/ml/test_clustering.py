@@ -6,9 +6,9 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from ml import clustering
-from ml.clustering import CLUSTERINGS, knee_eps, make_clustering
-from ml.neighbors import KnnGraph, compute_knn
+from ml.analysis import clustering
+from ml.analysis.clustering import CLUSTERINGS, knee_eps, make_clustering
+from ml.analysis.neighbors import KnnGraph, compute_knn
 from ml.params import ParamError
 from ml.progress import Stopped
 

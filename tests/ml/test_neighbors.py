@@ -8,8 +8,9 @@ import pytest
 from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from ml import artifacts, neighbors
-from ml.neighbors import KnnGraph, compute_knn, load_or_compute_knn, neighbors_of, trustworthiness
+from ml import artifacts
+from ml.analysis import neighbors
+from ml.analysis.neighbors import KnnGraph, compute_knn, load_or_compute_knn, neighbors_of, trustworthiness
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import json, sys
 import numpy as np
 from numba.core.caching import NullCache
 from numba.core.registry import CPUDispatcher
-from ml.neighbors import compute_knn
+from ml.analysis.neighbors import compute_knn
 from ml.numba_cache import import_umap
-from ml.projection import make_projection
+from ml.analysis.projection import make_projection
 
 import_umap()
 x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)

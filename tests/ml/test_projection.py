@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from ml.neighbors import KnnGraph, compute_knn, trustworthiness
+from ml.analysis.neighbors import KnnGraph, compute_knn, trustworthiness
 from ml.params import ParamError
 from ml.progress import Stopped
-from ml.projection import PROJECTIONS, make_projection
+from ml.analysis.projection import PROJECTIONS, make_projection
 
 FAST_TSNE = {"n_iter": 60, "early_exaggeration_iter": 40}
 

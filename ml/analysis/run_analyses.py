@@ -3,7 +3,7 @@
 A projection is stored as `projections/<id>/coords.npy` (float32 N × k) and a clustering as
 `clusterings/<id>/labels.npy` (int64 N, -1 = noise), each with a `meta.json`. Every file is written
 atomically and meta.json is written last, so a directory without meta.json is unfinished work and is
-not listed. The run's kNN graph (ml.neighbors) is computed once and shared by all of them.
+not listed. The run's kNN graph (ml.analysis.neighbors) is computed once and shared by all of them.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from ml import artifacts
-from ml.cluster_metrics import score_clustering
-from ml.clustering import make_clustering
-from ml.neighbors import TRUSTWORTHINESS_K, load_embedding, load_or_compute_knn, trustworthiness
+from ml.analysis.cluster_metrics import score_clustering
+from ml.analysis.clustering import make_clustering
+from ml.analysis.neighbors import TRUSTWORTHINESS_K, load_embedding, load_or_compute_knn, trustworthiness
 from ml.params import ParamError
 from ml.progress import ProgressCallback
-from ml.projection import make_projection
+from ml.analysis.projection import make_projection
 
 COORDS = "coords.npy"
 CLUSTER_LABELS = "labels.npy"

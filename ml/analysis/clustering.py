@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ml.cluster_metrics import silhouette
-from ml.neighbors import KnnGraph
+from ml.analysis.cluster_metrics import silhouette
+from ml.analysis.neighbors import KnnGraph
 from ml.params import ParamError, ParamSchema, ParamSpec
 from ml.progress import ProgressCallback, report
 

@@ -2,7 +2,7 @@
 
 Each projection is a small estimator: `__init__` stores the raw parameters, `fit(X, knn, progress)`
 validates them against the class's `params` schema, stores the values actually used in `params_`
-and the float32 N × n_components result in `embedding_`. A precomputed kNN graph (ml.neighbors) is
+and the float32 N × n_components result in `embedding_`. A precomputed kNN graph (ml.analysis.neighbors) is
 reused by t-SNE's affinities and UMAP's fuzzy graph when it is wide enough.
 
 Repeatability (same input, same seed):
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ml.neighbors import KNN_K, KnnGraph
+from ml.analysis.neighbors import KNN_K, KnnGraph
 from ml.params import ParamError, ParamSchema, ParamSpec
 from ml.progress import ProgressCallback, Stopped, report
 
