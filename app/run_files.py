@@ -91,6 +91,21 @@ def _agreement(run_dir: str, knn_mtime_ns: int, labels_mtime_ns: int, k: int) ->
     return agreement
 
 
+def neighbourhood_preservation(run_dir: Path, projection_id: str) -> np.ndarray | None:
+    """float32 (N,) per-point neighbourhood preservation of a projection (ml.analysis.preservation),
+    computed and stored the first time for projections made before it existed; None when it cannot
+    be computed (the embedding or the coordinates are gone)."""
+    from ml.analysis.preservation import load_or_compute_preservation, preservation_path
+
+    path = preservation_path(run_dir, projection_id)
+    if not path.exists():
+        try:
+            load_or_compute_preservation(run_dir, projection_id)
+        except (FileNotFoundError, ValueError):
+            return None
+    return load_array(path)
+
+
 def reconstructions(run_dir: Path) -> dict[str, np.ndarray] | None:
     path = run_dir / artifacts.RECONSTRUCTIONS
     if not path.exists():

@@ -72,6 +72,9 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
     clusters = _cluster_array(run, clustering_row)
     point_labels = run_files.labels(run_dir)
     values: dict[str, str] = {}
+    preservation, chosen = _preservation(run_dir, chosen, registry)
+    if preservation is not None and len(preservation) == len(xy):
+        values["neighbourhood_preservation"] = run_files.b64(preservation, "<f4")
     if point_labels is not None:
         agreement = run_files.knn_agreement(run_dir)
         if agreement is not None and len(agreement) == len(xy):
@@ -91,6 +94,19 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
         class_names=class_names, values=values,
     ).model_dump_json().encode()
     return _json_response(body, request)
+
+
+def _preservation(run_dir: Path, projection: Analysis, registry: Registry) -> tuple[np.ndarray | None, Analysis]:
+    """The projection's per-point neighbourhood preservation, and the projection; computed the first time
+    for a projection made before it existed, whose mean then joins its metrics (the scorecard shows it)."""
+    values = run_files.neighbourhood_preservation(run_dir, projection.id)
+    if values is None:
+        return None, projection
+    if "neighbourhood_preservation" not in (projection.metrics or {}):
+        metrics = {**(projection.metrics or {}), "neighbourhood_preservation": float(values.mean())}
+        registry.update_analysis("projections", projection.id, projection.status, metrics)
+        projection = registry.get_projection(projection.id) or projection
+    return values, projection
 
 
 def _json_response(body: bytes, request: Request) -> Response:

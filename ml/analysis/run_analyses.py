@@ -20,9 +20,10 @@ from ml import artifacts
 from ml.analysis.cluster_metrics import score_clustering
 from ml.analysis.clustering import make_clustering
 from ml.analysis.neighbors import TRUSTWORTHINESS_K, load_embedding, load_or_compute_knn, trustworthiness
+from ml.analysis.preservation import neighbourhood_preservation, preservation_path
+from ml.analysis.projection import make_projection
 from ml.params import ParamError
 from ml.progress import ProgressCallback
-from ml.analysis.projection import make_projection
 
 COORDS = "coords.npy"
 CLUSTER_LABELS = "labels.npy"
@@ -42,7 +43,8 @@ def run_projection(
     """Project the run's embedding with `method`; write projections/<id>/coords.npy and meta.json.
 
     Returns the meta: id, method, params (as used, automatic choices resolved), seed, n_components,
-    n_points, seconds, trustworthiness (k = 10, sampled; null below 21 points), knn_reused, created.
+    n_points, seconds, trustworthiness (k = 10, sampled; null below 21 points), neighbourhood_preservation
+    (mean of the per-point values stored beside the coordinates, ml.analysis.preservation), knn_reused, created.
     Raises ParamError for an unknown method or bad parameters (before any work) and
     ml.progress.Stopped when `progress` asks to stop (nothing is written then).
     """
@@ -58,6 +60,7 @@ def run_projection(
     score = None
     if len(embedding) > 2 * TRUSTWORTHINESS_K:
         score = trustworthiness(embedding, coords, graph, seed=seed)
+    preservation = neighbourhood_preservation(graph, coords)
     meta = {
         "id": projection_id,
         "method": method,
@@ -67,11 +70,13 @@ def run_projection(
         "n_points": int(coords.shape[0]),
         "seconds": round(time.perf_counter() - started, 3),
         "trustworthiness": score,
+        "neighbourhood_preservation": float(preservation.mean()),
         "knn_reused": reused,
         "created": _now(),
     }
     folder = run_dir / artifacts.PROJECTIONS_DIR / projection_id
     artifacts.write_npy(folder / COORDS, coords)
+    artifacts.write_npy(preservation_path(run_dir, projection_id), preservation)
     artifacts.write_json(folder / META, meta)
     return meta
 

@@ -20,7 +20,8 @@ from ml.analysis.neighbors import KNN_FILE
 from ml.params import ParamError
 from ml.progress import Stopped
 
-PROJECTION_KEYS = {"id", "method", "params", "seed", "n_components", "n_points", "seconds", "trustworthiness", "knn_reused", "created"}
+PROJECTION_KEYS = {"id", "method", "params", "seed", "n_components", "n_points", "seconds", "trustworthiness",
+                   "neighbourhood_preservation", "knn_reused", "created"}
 CLUSTERING_KEYS = {"id", "method", "params", "on", "seed", "n_points", "n_clusters", "noise_fraction", "silhouette", "ari", "nmi", "accuracy", "seconds", "created"}
 
 
