@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,14 @@ class Settings(BaseSettings):
     default_projection: str = Field(default="umap", description="Projection queued after every training run.")
     default_clustering: str = Field(default="kmeans", description="Clustering queued after every training run.")
     dataset_cache_size: int = Field(default=4, ge=1, description="Datasets kept loaded in the server process.")
+    backend: Literal["local", "ray"] = Field(default="local", description="Who runs the jobs: local worker processes,"
+                                             " or a Ray cluster through Ray's Jobs API (`pip install latentmap[ray]`).")
+    ray_address: str = Field(default="http://127.0.0.1:8265", description="The Ray cluster's job server (its dashboard address).")
+    ray_max_jobs: int = Field(default=2, ge=1, le=1024, description="Ray jobs in flight at once; the rest wait in the registry.")
+    ray_cpus_per_job: float = Field(default=1.0, gt=0, description="entrypoint_num_cpus of every Ray job.")
+    ray_training_gpus: int = Field(default=0, ge=0, description="entrypoint_num_gpus of training jobs (0: train on CPUs);"
+                                                                " training uses the first GPU Ray assigns.")
+    ray_python: str = Field(default="python", description="The Python that runs a job on a Ray node (latentmap installed).")
 
     def model_post_init(self, __context: object) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
