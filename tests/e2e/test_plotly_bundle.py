@@ -36,7 +36,7 @@ PLOTLY_TRACE_TYPES = frozenset("""
 def trace_types_in_pages() -> set[str]:
     """The plotly.js trace types named by `type: "..."` in the pages' scripts."""
     found = set()
-    for path in (REPO / "static" / "js").glob("*.js"):
+    for path in (REPO / "static" / "js").rglob("*.js"):
         text = path.read_text()
         # A computed `type:` would hide a trace type from this scan: every one must be a literal.
         computed = re.findall(r"\btype:\s*(?![\"'])([^,}\s]+)", text)
