@@ -11,7 +11,7 @@ from typing import Any
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
-JOB_KINDS = ("train", "project", "cluster")
+JOB_KINDS = ("train", "project", "cluster", "stability", "timeline")
 
 
 def new_id(prefix: str) -> str:

@@ -17,9 +17,12 @@ def job_out(job: Job) -> JobOut:
 
 
 def analysis_out(analysis: Analysis) -> AnalysisOut:
+    """The stability job's summary is kept in a clustering's metrics and shown beside them."""
+    metrics = dict(analysis.metrics) if analysis.metrics is not None else None
+    stability = metrics.pop("stability", None) if metrics is not None else None
     return AnalysisOut(id=analysis.id, run_id=analysis.run_id, method=analysis.method, params=analysis.params,
-                       status=analysis.status, metrics=analysis.metrics, job_id=analysis.job_id,  # type: ignore[arg-type]
-                       created=analysis.created, on=analysis.on)
+                       status=analysis.status, metrics=metrics, job_id=analysis.job_id,  # type: ignore[arg-type]
+                       created=analysis.created, on=analysis.on, stability=stability)
 
 
 def run_summary(run: Run) -> RunSummary:

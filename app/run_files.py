@@ -60,6 +60,11 @@ def cluster_labels(run_dir: Path, clustering_id: str) -> np.ndarray | None:
     return load_array(run_dir / artifacts.CLUSTERINGS_DIR / clustering_id / "labels.npy")
 
 
+def cluster_stability(run_dir: Path, clustering_id: str) -> np.ndarray | None:
+    """float32 (N,) per-point stability of a clustering (ml.analysis.stability), None until computed."""
+    return load_array(run_dir / artifacts.CLUSTERINGS_DIR / clustering_id / "stability.npy")
+
+
 def b64(array: np.ndarray, dtype: str) -> str:
     """base64 of the array's values as little-endian `dtype` (e.g. "<f4")."""
     return base64.b64encode(np.ascontiguousarray(array, dtype=np.dtype(dtype)).tobytes()).decode("ascii")

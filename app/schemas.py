@@ -59,7 +59,7 @@ class DatasetUploaded(BaseModel):
 # ----- jobs -----------------------------------------------------------------------------------
 class JobOut(BaseModel):
     id: str
-    kind: Literal["train", "project", "cluster"]
+    kind: Literal["train", "project", "cluster", "stability", "timeline"]
     run_id: str
     target_id: str | None
     status: JobStatus
@@ -93,6 +93,14 @@ class RunCreated(BaseModel):
     job_id: str
 
 
+class ClusterStability(BaseModel):
+    """How often a clustering's points land with their cluster when it is rerun (POST .../stability)."""
+
+    mean_ari: float = Field(description="mean adjusted Rand index over every pair of repeats")
+    repeats: int
+    per_cluster: dict[str, float] = Field(description="cluster label (noise: \"-1\") → mean point stability in [0, 1]")
+
+
 class AnalysisOut(BaseModel):
     """A projection or clustering of a run (`on` for clusterings: `embedding` or a projection id)."""
 
@@ -105,6 +113,7 @@ class AnalysisOut(BaseModel):
     job_id: str | None
     created: float
     on: str | None = None
+    stability: ClusterStability | None = Field(default=None, description="clusterings whose stability was computed")
 
 
 class RunSummary(BaseModel):
@@ -150,6 +159,12 @@ class ProjectionCreated(BaseModel):
 class ClusteringCreated(BaseModel):
     clustering_id: str
     job_id: str
+
+
+class StabilityCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repeats: int = Field(default=10, ge=2, le=100, description="reruns, each on a bootstrap sample with a new seed")
 
 
 # ----- maps -----------------------------------------------------------------------------------

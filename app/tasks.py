@@ -120,7 +120,24 @@ def cluster(context: JobContext) -> dict[str, Any]:
     return meta
 
 
-TASKS: dict[str, Callable[[JobContext], dict[str, Any]]] = {"train": train, "project": project, "cluster": cluster}
+def stability(context: JobContext) -> dict[str, Any]:
+    """Rerun a clustering over seeds and bootstrap samples (params: clustering_id, repeats, seed); its
+    summary joins the clustering's metrics as `stability`."""
+    from ml.analysis.stability import run_stability
+
+    job, registry = context.job, context.registry
+    clustering_id = job.params["clustering_id"]
+    summary = run_stability(context.run_dir(), clustering_id, int(job.params["repeats"]), int(job.params.get("seed", 0)),
+                            progress=JobProgress(registry, job.id, context.listener))
+    row = registry.get_clustering(clustering_id)
+    if row is not None:
+        shown = {key: summary[key] for key in ("mean_ari", "repeats", "per_cluster")}
+        registry.update_analysis("clusterings", clustering_id, row.status, {**(row.metrics or {}), "stability": shown})
+    return summary
+
+
+TASKS: dict[str, Callable[[JobContext], dict[str, Any]]] = {"train": train, "project": project, "cluster": cluster,
+                                                           "stability": stability}
 
 
 def run_job(context: JobContext) -> Job:
@@ -202,6 +219,11 @@ def queue_clustering(registry: Registry, run_id: str, method: str, params: dict[
                               target_id=clustering_id, job_id=job_id, status=status, worker_pid=worker_pid,
                               depends_on=depends_on)
     return clustering_id, job
+
+
+def queue_stability(registry: Registry, run_id: str, clustering_id: str, repeats: int, seed: int = 0) -> Job:
+    """Write the job row of a finished clustering's stability (its clustering row is left as it is)."""
+    return registry.create_job("stability", run_id, {"clustering_id": clustering_id, "repeats": repeats, "seed": seed})
 
 
 def default_cluster_count(run_dir: Path) -> int:

@@ -8,7 +8,7 @@ from app.dependencies import RegistryDep, RunDep, RunnerDep
 from app.records import ACTIVE
 from app.responses import analysis_out
 from app.routes.projections import embedding_dependency
-from app.schemas import AnalysisOut, ClusteringCreate, ClusteringCreated, Message
+from app.schemas import AnalysisOut, ClusteringCreate, ClusteringCreated, Message, StabilityCreate
 
 router = APIRouter(prefix="/api/runs/{run_id}/clusterings", tags=["clusterings"])
 
@@ -36,5 +36,22 @@ def create_clustering(body: ClusteringCreate, run: RunDep, registry: RegistryDep
             raise HTTPException(409, f"on: projection {body.on} {projection.status}; choose a finished projection")
     clustering_id, job = tasks.queue_clustering(registry, run.id, body.method, params, body.on,
                                                 int(run.config.get("seed", 0)), depends_on=depends_on)
+    runner.submit(job.id)
+    return ClusteringCreated(clustering_id=clustering_id, job_id=job.id)
+
+
+@router.post("/{clustering_id}/stability", response_model=ClusteringCreated, status_code=202,
+             responses={404: {"model": Message}, 409: {"model": Message}, 422: {"model": Message}})
+def create_stability(clustering_id: str, body: StabilityCreate, run: RunDep, registry: RegistryDep,
+                     runner: RunnerDep) -> ClusteringCreated:
+    """Rerun the clustering `repeats` times (new seeds, bootstrap samples, same method and parameters,
+    same space); when the job succeeds the clustering carries `stability` and the points payload
+    (with ?clustering=) `values.stability`."""
+    clustering = registry.get_clustering(clustering_id)
+    if clustering is None or clustering.run_id != run.id:
+        raise HTTPException(404, f"run {run.id} has no clustering {clustering_id!r}")
+    if clustering.status != "succeeded":
+        raise HTTPException(409, f"clustering {clustering_id} is {clustering.status}; its stability needs it finished")
+    job = tasks.queue_stability(registry, run.id, clustering_id, body.repeats, int(run.config.get("seed", 0)))
     runner.submit(job.id)
     return ClusteringCreated(clustering_id=clustering_id, job_id=job.id)

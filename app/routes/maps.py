@@ -75,6 +75,9 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
     preservation, chosen = _preservation(run_dir, chosen, registry)
     if preservation is not None and len(preservation) == len(xy):
         values["neighbourhood_preservation"] = run_files.b64(preservation, "<f4")
+    stability = run_files.cluster_stability(run_dir, clustering_row.id) if clustering_row is not None else None
+    if stability is not None and len(stability) == len(xy):
+        values["stability"] = run_files.b64(stability, "<f4")
     if point_labels is not None:
         agreement = run_files.knn_agreement(run_dir)
         if agreement is not None and len(agreement) == len(xy):

@@ -54,3 +54,35 @@ def test_a_projection_made_before_preservation_gets_it_on_first_use(api: TestCli
     again = registry.get_projection(run.projection_id).metrics
     assert again["neighbourhood_preservation"] == pytest.approx(float(stored.mean()), abs=1e-6)
     assert again["trustworthiness"] == projection.metrics["trustworthiness"]
+
+
+def test_stability_job_fills_the_clustering_and_the_points(api: TestClient, run, job_waiter) -> None:
+    url = f"/api/runs/{run.run_id}/clusterings/{run.clustering_id}/stability"
+    answer = api.post(url, json={"repeats": 3})
+    assert answer.status_code == 202 and answer.json()["clustering_id"] == run.clustering_id
+    job = job_waiter(api, answer.json()["job_id"])
+    assert job["status"] == "succeeded" and job["kind"] == "stability", job["error"]
+    clustering = next(c for c in api.get(f"/api/runs/{run.run_id}").json()["clusterings"] if c["id"] == run.clustering_id)
+    assert clustering["status"] == "succeeded" and clustering["metrics"]["n_clusters"] == 10
+    stability = clustering["stability"]
+    assert stability["repeats"] == 3 and 0.0 < stability["mean_ari"] <= 1.0
+    assert set(stability["per_cluster"]) == {str(label) for label in range(10)}
+    body = api.get(f"/api/runs/{run.run_id}/points?clustering={run.clustering_id}").json()
+    per_point = decode(body["values"]["stability"], "<f4")
+    clusters = decode(body["cluster"], "<i4")
+    assert per_point.shape == (1797,) and 0.0 <= per_point.min() and per_point.max() <= 1.0
+    assert stability["per_cluster"]["0"] == pytest.approx(float(per_point[clusters == 0].mean()), abs=1e-5)
+    assert body["clustering"]["stability"] == stability
+
+
+@pytest.mark.parametrize("body", [{"repeats": 1}, {"repeats": 101}, {"repeats": "many"}, {"repeats": 5, "seed": 1}])
+def test_stability_refuses_bad_repeats(api: TestClient, run, body: dict) -> None:
+    answer = api.post(f"/api/runs/{run.run_id}/clusterings/{run.clustering_id}/stability", json=body)
+    assert answer.status_code == 422
+    assert any(error["loc"][-1] in ("repeats", "seed") for error in answer.json()["detail"])
+
+
+def test_stability_of_unknown_things_is_404(api: TestClient, run) -> None:
+    assert api.post(f"/api/runs/rnope/clusterings/{run.clustering_id}/stability", json={}).status_code == 404
+    answer = api.post(f"/api/runs/{run.run_id}/clusterings/cnope/stability", json={})
+    assert answer.status_code == 404 and "cnope" in answer.json()["detail"]
