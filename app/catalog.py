@@ -12,10 +12,11 @@ from typing import Any
 from ml.methods.specs import METHOD_SPECS, MethodSpec
 from ml.models.sizing import ENCODER_NAMES
 from ml.params import ParamError
+from ml.snapshots import DEFAULT_SNAPSHOTS, MAX_SNAPSHOTS
 from ml.train_config import TrainConfig
 
 # Shared training fields a person may set (besides the method's own parameters).
-TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed", "encoder")
+TRAIN_FIELDS = ("epochs", "embedding_dim", "batch_size", "lr", "seed", "encoder", "snapshots")
 
 
 def training_methods() -> dict[str, MethodSpec]:
@@ -94,6 +95,9 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
         raise ParamError(f"lr must be a number in (0, 10], got {lr!r}")
     if isinstance(config["seed"], bool) or not isinstance(config["seed"], int) or config["seed"] < 0:
         raise ParamError(f"seed must be a whole number >= 0, got {config['seed']!r}")
+    snapshots = config.get("snapshots", DEFAULT_SNAPSHOTS)
+    if isinstance(snapshots, bool) or not isinstance(snapshots, int) or not 0 <= snapshots <= MAX_SNAPSHOTS:
+        raise ParamError(f"snapshots must be a whole number from 0 (off) to {MAX_SNAPSHOTS}, got {snapshots!r}")
     encoder = config.get("encoder", "auto")
     if encoder != "auto" and encoder not in ENCODER_NAMES:
         raise ParamError(f"encoder must be one of auto, {', '.join(ENCODER_NAMES)}; got {encoder!r}")

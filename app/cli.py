@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, default=None)
     train.add_argument("--seed", type=_whole(0), default=None)
     train.add_argument("--encoder", default=None, help="auto (default), mlp, conv or resnet18")
+    train.add_argument("--snapshots", type=_whole(0), default=None,
+                       help="embeddings kept at evenly spaced epochs for the timeline (default 8, 0 = none, at most 32)")
 
     project = commands.add_parser("project", parents=[common, json_flag, params], help="project a run's embedding")
     project.add_argument("run_id", metavar="RUN_ID")
@@ -263,7 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec.params.validate(method_params)
     dataset = open_dataset(args.dataset, registry, settings.datasets_dir)
     given = {"epochs": args.epochs, "embedding_dim": args.embedding_dim, "batch_size": args.batch_size,
-             "lr": args.lr, "seed": args.seed, "encoder": args.encoder}
+             "lr": args.lr, "seed": args.seed, "encoder": args.encoder, "snapshots": args.snapshots}
     config = catalog.train_config(args.dataset, args.method, dataset.image_shape, len(dataset), given, method_params)
     run_id, job = tasks.queue_training(registry, config, settings.data_dir, follow_ups=None,
                                        status="running", worker_pid=os.getpid())

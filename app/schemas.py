@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml.snapshots import MAX_SNAPSHOTS
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 
 
@@ -85,6 +87,8 @@ class RunCreate(BaseModel):
     lr: float | None = Field(default=None, gt=0, le=10)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     encoder: str | None = Field(default=None, description="auto (by image size), mlp, conv or resnet18")
+    snapshots: int | None = Field(default=None, ge=0, le=MAX_SNAPSHOTS, description="embeddings kept at evenly spaced epochs"
+                                  " for the timeline (default 8, 0 = none)")
     method_params: dict[str, Any] = Field(default_factory=dict, description="The method's own parameters (see /api/methods).")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ml.methods.specs import METHOD_SPECS
 from ml.params import ParamError
+from ml.snapshots import DEFAULT_SNAPSHOTS, MAX_SNAPSHOTS
 
 
 @dataclass
@@ -26,6 +27,7 @@ class TrainConfig:
     method_params: dict[str, Any] = field(default_factory=dict)
     encoder: str = "auto"
     device: str = "auto"
+    snapshots: int = DEFAULT_SNAPSHOTS  # embeddings kept at evenly spaced epochs (ml.snapshots); 0 = none
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,5 +47,7 @@ class TrainConfig:
                 raise ParamError(f"{name} must be >= {minimum}, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ParamError(f"lr must be > 0, got {self.lr!r}")
+        if not 0 <= int(self.snapshots) <= MAX_SNAPSHOTS:
+            raise ParamError(f"snapshots must be between 0 and {MAX_SNAPSHOTS}, got {self.snapshots!r}")
         params = METHOD_SPECS[self.method].validate(self.method_params, int(self.batch_size))
         return TrainConfig(**{**self.to_dict(), "method_params": params})

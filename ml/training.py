@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml import artifacts, ssl_health
+from ml import artifacts, snapshots, ssl_health
 from ml.datasets.base import ImageDataset
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
@@ -119,6 +119,14 @@ def _reconstructions(method: Method, images: torch.Tensor, seed: int) -> dict[st
     return {"indices": indices.astype(np.int64), "originals": to_uint8(originals), "reconstructions": to_uint8(rebuilt_uint8)}
 
 
+def _snapshot_knn_accuracy(embeddings: np.ndarray, dataset: ImageDataset, seed: int) -> float | None:
+    """kNN accuracy (k = 5) of a snapshot's embedding on the run's evaluation split; None without labels."""
+    if dataset.labels is None:
+        return None
+    train_idx, test_idx = evaluation_split(dataset.labels, dataset.train_mask, seed)
+    return knn_accuracy(embeddings[train_idx], dataset.labels[train_idx], embeddings[test_idx], dataset.labels[test_idx], k=5)
+
+
 def _evaluate(embeddings: np.ndarray, dataset: ImageDataset, seed: int) -> dict[str, Any]:
     if dataset.labels is None:
         return {"knn_accuracy": None, "linear_probe_accuracy": None, "n_eval": 0, "split": None}
@@ -187,10 +195,13 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         monitor = torch.from_numpy(chosen).to(device)
         monitor_labels = dataset.labels[chosen] if dataset.labels is not None else None
 
+    if not resuming:
+        snapshots.clear_snapshots(run_dir)
+    snapshot_epochs = snapshots.snapshot_epochs(config.epochs, config.snapshots)
     history: list[dict[str, Any]] = []
     start_epoch, train_seconds = 0, 0.0
     if checkpoint is not None:
-        if checkpoint["config"] != config.to_dict():
+        if _without_snapshots(checkpoint["config"]) != _without_snapshots(config.to_dict()):
             raise ValueError(f"{checkpoint_path} was written by another configuration; cannot resume from it")
         method.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
@@ -222,6 +233,12 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         history.append({"epoch": epoch + 1, "loss": float(loss_sum) / steps_per_epoch, "seconds": epoch_seconds, "images_per_second": steps_per_epoch * batch_size / epoch_seconds})
         if monitor is not None:  # outside the epoch's seconds: the health costs three small forward passes
             history[-1].update(_health(method, images, monitor, monitor_labels, config.seed))
+        if epoch + 1 in snapshot_epochs and epoch + 1 < config.epochs:  # the last one is the final embedding
+            # Before the checkpoint: a process ended in between repeats the epoch and rewrites the same
+            # snapshot. Eval-mode forward passes without gradients draw no random numbers, so the
+            # training itself is unchanged by them.
+            embedded = encode(method, images)
+            snapshots.write_snapshot(run_dir, epoch + 1, embedded, _snapshot_knn_accuracy(embedded, dataset, config.seed))
         artifacts.write_torch(
             checkpoint_path,
             {"model": method.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
@@ -231,6 +248,11 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size, history))
 
     return _finish(config, method, dataset, images, run_dir, history, train_seconds, n_train, batch_size * steps_per_epoch * config.epochs)
+
+
+def _without_snapshots(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without `snapshots`, which does not change the training: a run may resume with another count."""
+    return {key: value for key, value in config.items() if key != "snapshots"}
 
 
 def _progress_metrics(config: TrainConfig, done: int, total: int, loss: float, session_steps: int, session_start: float, batch_size: int,
@@ -265,13 +287,16 @@ def _finish(config: TrainConfig, method: Method, dataset: ImageDataset, images: 
     if sample is not None:
         artifacts.write_npz(run_dir / artifacts.RECONSTRUCTIONS, **sample)
     artifacts.write_json(run_dir / artifacts.HISTORY, history)
+    evaluation = _evaluate(embeddings, dataset, config.seed)
+    if config.snapshots > 0:
+        snapshots.write_snapshot(run_dir, config.epochs, embeddings, evaluation["knn_accuracy"])
     metrics = {
         "final_loss": history[-1]["loss"],
         "train_seconds": train_seconds,
         "images_per_second": images_seen / train_seconds if train_seconds > 0 else None,
         "n_train": n_train,
         "epochs": config.epochs,
-        **_evaluate(embeddings, dataset, config.seed),
+        **evaluation,
     }
     if "verdict" in history[-1]:
         dim = embeddings.shape[1]

@@ -11,13 +11,15 @@ from typing import Any, Callable
 
 from ml.models.sizing import ImageShape, is_grey_28, is_small
 from ml.params import ParamError, ParamSchema, ParamSpec
+from ml.snapshots import DEFAULT_SNAPSHOTS
 
 # A cross-field check: (validated method params, batch_size) → None, or raises ParamError.
 CrossCheck = Callable[[dict[str, Any], int], None]
 
 
 def _defaults(epochs: int, batch_size: int, lr: float = 2e-3, embedding_dim: int = 32) -> dict[str, Any]:
-    return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "embedding_dim": embedding_dim}
+    return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "embedding_dim": embedding_dim,
+            "snapshots": DEFAULT_SNAPSHOTS}
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class MethodSpec:
     """One training method's declaration.
 
     defaults: the shared training hyperparameters it prefers for 28/32 px datasets
-        (epochs, lr, batch_size, embedding_dim); `defaults_for` adapts them to a dataset:
+        (epochs, lr, batch_size, embedding_dim, snapshots); `defaults_for` adapts them to a dataset:
         `small_defaults` for tiny images or datasets, `grey_28_defaults` for grey images up to
         28 px (`is_grey_28`), which `auto` encodes with `grey_28_encoder`.
     grey_28_encoder: the encoder `auto` picks for grey images up to 28 px: the wide MLP (cheaper

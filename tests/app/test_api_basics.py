@@ -134,6 +134,8 @@ def test_unknown_things_are_refused_with_a_message(api: TestClient, path: str, s
     ({"dataset": "digits", "method": "ae", "lr": -1}, "lr"),
     ({"dataset": "digits", "method": "ae", "colour": "red"}, "colour"),
     ({"dataset": "digits", "method": "ae", "encoder": "vit"}, "encoder must be one of auto, mlp"),
+    ({"dataset": "digits", "method": "ae", "snapshots": 33}, "'snapshots'"),
+    ({"dataset": "digits", "method": "ae", "snapshots": -1}, "'snapshots'"),
     ({"dataset": "digits", "method": "dae", "method_params": {"noise_std": 5}}, "noise_std must be <= 2"),
     ({"dataset": "digits", "method": "ae", "method_params": {"bogus": 1}}, "unknown parameter bogus"),
 ])

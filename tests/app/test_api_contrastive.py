@@ -25,7 +25,7 @@ def test_methods_describe_moco_and_byol_with_defaults_for_a_dataset(api: TestCli
     byol = {spec["name"]: spec for spec in training["byol"]["params"]}
     assert set(byol) == {"momentum", "predictor_hidden", "augmentation_strength"}
     for_digits = api.get("/api/methods", params={"dataset": "digits"}).json()["training"]
-    assert for_digits["moco"]["defaults"] == {"epochs": 30, "lr": 0.002, "batch_size": 256, "embedding_dim": 32}
+    assert for_digits["moco"]["defaults"] == {"epochs": 30, "lr": 0.002, "batch_size": 256, "embedding_dim": 32, "snapshots": 8}
     assert for_digits["byol"]["defaults"]["epochs"] == 30
 
 

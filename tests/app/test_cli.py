@@ -19,7 +19,7 @@ def last_json(text: str) -> dict:
 def test_train_json_through_the_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "latentmap"
     result = subprocess.run([str(script), "train", "--dataset", "digits", "--method", "ae", "--epochs", "1",
-                             "--embedding-dim", "4", "--seed", "3", "--json", "--data-dir", str(tmp_path)],
+                             "--embedding-dim", "4", "--seed", "3", "--snapshots", "0", "--json", "--data-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
@@ -30,6 +30,7 @@ def test_train_json_through_the_console_script(tmp_path: Path) -> None:
     assert 0.1 < metrics["knn_accuracy"] <= 1 and metrics["final_loss"] > 0 and metrics["images_per_second"] > 0
     embedding = np.load(tmp_path / "runs" / body["run_id"] / "embeddings.npy")
     assert embedding.shape == (1797, 4) and embedding.dtype == np.float32
+    assert body["config"]["snapshots"] == 0 and not (tmp_path / "runs" / body["run_id"] / "snapshots").exists()
 
 
 def test_runs_project_and_cluster_json(tiny_run, capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,6 +68,8 @@ def test_datasets_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     (["train", "--dataset", "digits", "--method", "ae", "--epochs", "0"], "--epochs: must be >= 1, got 0"),
     (["train", "--dataset", "digits", "--method", "ae", "--embedding-dim", "0"], "--embedding-dim: must be >= 1"),
     (["train", "--dataset", "digits", "--method", "ae", "--lr", "abc"], "--lr: expected a number"),
+    (["train", "--dataset", "digits", "--method", "ae", "--snapshots", "-1"], "--snapshots: must be >= 0"),
+    (["train", "--dataset", "digits", "--method", "ae", "--snapshots", "33"], "snapshots must be a whole number from 0"),
     (["train", "--dataset", "digits", "--method", "dae", "--param", "noise=1"],
      "unknown parameter noise; allowed: noise_std"),
     (["train", "--dataset", "digits", "--method", "dae", "--param", "noise_std=9"], "noise_std must be <= 2"),

@@ -27,7 +27,7 @@ def test_registry_names_and_declarations() -> None:
     for name, method in METHODS.items():
         assert method.spec is METHOD_SPECS[name]
         assert method.name == name and method.label
-        assert set(method.defaults) == {"epochs", "lr", "batch_size", "embedding_dim"}
+        assert set(method.defaults) == {"epochs", "lr", "batch_size", "embedding_dim", "snapshots"}
         assert set(method.defaults_for((1, 8, 8), 1797)) == set(method.defaults)
         described = method.describe()
         assert described["defaults"] == method.defaults

@@ -13,6 +13,7 @@ from ml import artifacts
 from ml.datasets import ImageDataset
 from ml.params import ParamError
 from ml.progress import Stopped
+from ml.snapshots import list_snapshots, load_snapshot
 from ml.training import TrainConfig, configure_threads, train
 
 
@@ -81,6 +82,10 @@ def test_progress_reports_and_stop_then_resume_matches_an_uninterrupted_run(smal
     assert np.array_equal(np.load(tmp_path / "parted" / artifacts.EMBEDDINGS), whole)
     assert metrics["final_loss"] == json.loads((tmp_path / "whole" / artifacts.METRICS).read_text())["final_loss"]
     assert [row["epoch"] for row in json.loads((tmp_path / "parted" / artifacts.HISTORY).read_text())] == [1, 2, 3]
+    # The snapshots (default 8: every one of the 3 epochs) match too; taking them changed nothing above.
+    assert [row["epoch"] for row in list_snapshots(tmp_path / "parted")] == [1, 2, 3]
+    for epoch in (1, 2, 3):
+        assert np.array_equal(load_snapshot(tmp_path / "parted", epoch), load_snapshot(tmp_path / "whole", epoch))
     with pytest.raises(ValueError, match="another configuration"):
         train(config("simclr", epochs=4), small_digits, tmp_path / "parted", resume=True)
 
