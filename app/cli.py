@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
+from app import cli_interchange
 from app.settings import Settings
 from ml.methods.specs import METHOD_SPECS
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("run_id", metavar="RUN_ID")
     cluster.add_argument("--method", required=True, help=CLUSTERING_METHODS)
     cluster.add_argument("--on", default="embedding", metavar="embedding|PROJECTION_ID")
+    cli_interchange.add_parsers(commands, common, json_flag)  # import, export
     return parser
 
 
@@ -181,6 +183,7 @@ def is_loopback(host: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.jobs import ray_problem
     from app.main import create_app
 
     overrides: dict[str, Any] = {key: value for key, value in
@@ -194,6 +197,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # A web page whose domain is re-pointed at 127.0.0.1 (DNS rebinding) sends its own name as Host.
         settings = settings.model_copy(update={"allowed_hosts": sorted({"127.0.0.1", "localhost", "::1", settings.host})})
     _registry(settings)  # a registry that cannot be opened or migrated stops here, in one line
+    if settings.backend == "ray" and (problem := ray_problem(settings)):
+        raise UsageError(problem)  # no server that takes jobs it cannot run (README: Running on a Ray cluster)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -333,6 +338,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 COMMANDS = {"serve": cmd_serve, "datasets": cmd_datasets, "runs": cmd_runs, "doctor": cmd_doctor, "train": cmd_train,
             "project": cmd_project, "cluster": cmd_cluster}
+COMMANDS.update(cli_interchange.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,11 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from app import catalog
 from app.dataset_cache import DatasetCache
 from app.errors import install_error_handlers
-from app.jobs import LocalJobRunner
+from app.jobs import build_runner
 from app.openapi import document_answers
-from app.processes import job_process_alive
 from app.registry import Registry
-from app.routes import augmentations, clusterings, datasets, health, jobs, maps, methods, pages, projections, runs
+from app.routes import (augmentations, clusterings, datasets, exports, health, imports, jobs, maps, methods, pages,
+                        projections, runs)
 from app.security import install_security
 from app.settings import Settings, get_settings
 
@@ -38,11 +38,10 @@ def _preload(datasets: DatasetCache, name: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     registry = Registry(settings.registry_path).open()
-    interrupted = registry.reconcile(job_process_alive(registry))
+    runner = build_runner(registry, settings)
+    interrupted = runner.reconcile()
     if interrupted:
-        log.warning("marked %d job(s) interrupted (left running by a previous process)", len(interrupted))
-    runner = LocalJobRunner(registry, settings.data_dir, settings.datasets_dir, workers=settings.workers,
-                            warm_up=settings.warm_up, cancel_grace=settings.cancel_grace_seconds)
+        log.warning("marked %d job(s) interrupted or failed (left running by a previous process)", len(interrupted))
     app.state.registry = registry
     app.state.runner = runner
     app.state.datasets = DatasetCache(registry, settings.datasets_dir, settings.dataset_cache_size)
@@ -66,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
     install_security(app)
-    for module in (health, methods, datasets, runs, jobs, projections, clusterings, maps, augmentations, pages):
+    for module in (health, methods, datasets, runs, imports, exports, jobs, projections, clusterings, maps, augmentations,
+                   pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR, check_dir=False), name="static")
     document_answers(app)

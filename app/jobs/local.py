@@ -24,6 +24,8 @@ from pathlib import Path
 
 from app.jobs.base import JobRunner, RunnerStatus
 from app.jobs.worker import warm_up_main, worker_main
+from app.processes import job_process_alive
+from app.records import Job
 from app.registry import Registry
 
 log = logging.getLogger("latentmap.jobs")
@@ -80,6 +82,9 @@ class LocalJobRunner(JobRunner):
         self._cache_warm = self._context.Event()  # set by the warm-up process once it is done
 
     # ----- JobRunner ------------------------------------------------------------------------
+    def reconcile(self) -> list[Job]:
+        return self.registry.reconcile(job_process_alive(self.registry))
+
     def start(self) -> None:
         with self._lock:
             self._workers = [self._spawn() for _ in range(self.size)]
