@@ -9,6 +9,7 @@ import { decodePoints } from "./decode.js";
 import { $, clear, el, setOptions, toast } from "./dom.js";
 import { analysisTitle, count, fixed, percent } from "./format.js";
 import { HoverCard } from "./hovercard.js";
+import { followJob } from "./jobs.js";
 import { bindModes, MapView } from "./mapview.js";
 import { plotlyReady } from "./plotly-loader.js";
 import { SelectionPanel } from "./selection.js";
@@ -126,10 +127,12 @@ function coloringB(points) {
 }
 
 function facts(index) {
-  const names = state.pointsA.class_names || [];
+  const known = state.pointsA || state.pointsB;
+  const names = known.class_names || [];
   const result = {};
-  if (state.pointsA.label) result.label = names[state.pointsA.label[index]] ?? String(state.pointsA.label[index]);
-  result.cluster = `A ${clusterText(state.pointsA.cluster[index])} · B ${clusterText(state.pointsB.cluster[index])}`;
+  if (known.label) result.label = names[known.label[index]] ?? String(known.label[index]);
+  const side = (name, points) => (points ? `${name} ${clusterText(points.cluster[index])}` : `${name} (no map)`);
+  result.cluster = `${side("A", state.pointsA)} · ${side("B", state.pointsB)}`;
   return result;
 }
 
@@ -156,7 +159,9 @@ function linkedHandlers(self, other) {
 }
 
 async function showPoints(indices, title) {
-  cells.set(indices, state.pointsA, { title, other: state.pointsB, otherColor: coloringB(state.pointsB).colorOf });
+  const own = state.pointsA || state.pointsB;
+  const other = state.pointsA ? state.pointsB : null;
+  cells.set(indices, own, { title, other, otherColor: other ? coloringB(other).colorOf : null });
   await Promise.all([mapA.setHighlight(indices), mapB.setHighlight(indices)]);
 }
 
@@ -239,6 +244,10 @@ function selectCell(row, column) {
   const c = state.comparison;
   const a = c.a_ids[row];
   const b = c.b_ids[column];
+  if (!state.pointsA || !state.pointsB) {
+    toast("The images of a cell need both runs' maps: compute the missing map below", "info", 6000);
+    return;
+  }
   const clusterA = state.pointsA.cluster;
   const clusterB = state.pointsB.cluster;
   let n = 0;
@@ -250,49 +259,107 @@ function selectCell(row, column) {
 }
 
 // ----- loading ----------------------------------------------------------------------------------
+/** The side's points, or null when its run has no finished projection (409): the scores need none. */
+async function fetchPoints(entry) {
+  try {
+    return decodePoints(await api.get(pointsUrl(entry)));
+  } catch (error) {
+    if (error.status === 409) return null;
+    throw error;
+  }
+}
+
 async function compare() {
   if (!state.a || !state.b) return;
   writeUrl();
   showError(null);
-  const [comparison, payloadA, payloadB] = await Promise.all([
-    api.get(`/api/runs/${enc(runId)}/compare?a=${enc(state.a.item.id)}&b=${enc(state.b.item.id)}`),
-    api.get(pointsUrl(state.a)),
-    api.get(pointsUrl(state.b)),
-  ]);
+  const ticket = (state.ticket = (state.ticket || 0) + 1);
+  const pointsA = fetchPoints(state.a);
+  const pointsB = fetchPoints(state.b);
+  pointsA.catch(() => {});
+  pointsB.catch(() => {});
+  // The scores and the matrix need only the two label arrays: they show before any map.
+  const comparison = await api.get(`/api/runs/${enc(runId)}/compare?a=${enc(state.a.item.id)}&b=${enc(state.b.item.id)}`);
+  if (ticket !== state.ticket) return;
   state.comparison = comparison;
-  state.pointsA = decodePoints(payloadA);
-  state.pointsB = decodePoints(payloadB);
   window.__latentmap.comparison = comparison;
   state.matching = matchClusters(comparison);
-  if (!state.atlas) {
-    try {
-      state.atlas = new Atlas(await api.get(`/api/datasets/${enc(state.run.dataset)}`));
-    } catch (error) {
-      state.atlas = new Atlas({ name: state.run.dataset, n: state.pointsA.n, atlas: null }, { available: false });
-      toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
-    }
-    window.__latentmap.atlas = state.atlas;
-    hoverCard = new HoverCard(state.atlas);
-    cells = new SelectionPanel($("#cell-card"), {
-      atlas: state.atlas,
-      onPick: (index) => window.open(`/runs/${enc(runId)}?point=${index}&clustering=${enc(state.a.item.id)}`, "_blank"),
-      onClear: () => {
-        mapA.clearSelection();
-        mapB.clearSelection();
-        mapA.setHighlight(null);
-        mapB.setHighlight(null);
-      },
-      fileName: () => `${runId}-compare-${cells.indices ? cells.indices.length : 0}.csv`,
-    });
-  }
+  await ensureImages();
   renderScores();
   cells.set(null);
-  await Promise.all([
-    mapA.draw(state.pointsA, coloringA(state.pointsA), `a:${state.pointsA.projection.id}`),
-    mapB.draw(state.pointsB, coloringB(state.pointsB), `b:${state.pointsB.projection.id}`),
-    renderHeatmap(),
-  ]);
+  await renderHeatmap();
+  [state.pointsA, state.pointsB] = await Promise.all([pointsA, pointsB]);
+  if (ticket !== state.ticket) return;
+  await Promise.all([drawSide("a"), drawSide("b")]);
   state.atlas.preload({ parallel: 2 });
+}
+
+async function ensureImages() {
+  if (state.atlas) return;
+  try {
+    state.atlas = new Atlas(await api.get(`/api/datasets/${enc(state.run.dataset)}`));
+  } catch (error) {
+    state.atlas = new Atlas({ name: state.run.dataset, n: (state.run.embedding_shape || [0])[0], atlas: null }, { available: false });
+    toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
+  }
+  window.__latentmap.atlas = state.atlas;
+  hoverCard = new HoverCard(state.atlas);
+  cells = new SelectionPanel($("#cell-card"), {
+    atlas: state.atlas,
+    onPick: (index) => window.open(`/runs/${enc(runId)}?point=${index}&clustering=${enc(state.a.item.id)}`, "_blank"),
+    onClear: () => {
+      mapA.clearSelection();
+      mapB.clearSelection();
+      mapA.setHighlight(null);
+      mapB.setHighlight(null);
+    },
+    fileName: () => `${runId}-compare-${cells.indices ? cells.indices.length : 0}.csv`,
+  });
+}
+
+/** Draw one side's map, or say it has none and offer to compute it. */
+async function drawSide(side) {
+  const entry = side === "a" ? state.a : state.b;
+  const points = side === "a" ? state.pointsA : state.pointsB;
+  const view = side === "a" ? mapA : mapB;
+  const missing = $(`#missing-${side}`);
+  missing.hidden = points !== null;
+  if (points === null) {
+    $(`#missing-${side}-text`).textContent = `Run ${entry.run.id} has no finished map yet: the scores and the matrix above need none.`;
+    const button = $(`#missing-${side}-button`);
+    button.disabled = false;
+    button.textContent = "Compute a PCA map (seconds)";
+    button.onclick = () => computeMap(entry, button);
+    return;
+  }
+  const coloring = side === "a" ? coloringA(points) : coloringB(points);
+  await view.draw(points, coloring, `${side}:${points.projection.id}`);
+}
+
+async function computeMap(entry, button) {
+  button.disabled = true;
+  button.textContent = "Computing the map…";
+  try {
+    const created = await api.post(`/api/runs/${enc(entry.run.id)}/projections`, { method: "pca", params: {} });
+    followJob(created.job_id, {
+      onProgress: (job) => {
+        button.textContent = `Computing the map… ${Math.round((job.progress || 0) * 100)}%`;
+      },
+      onEnd: (job) => {
+        if (job.status !== "succeeded") {
+          button.disabled = false;
+          button.textContent = "Compute a PCA map (seconds)";
+          toast(`The map ${job.status}${job.error ? `: ${job.error}` : ""}`, "error", 8000);
+          return;
+        }
+        compare().catch((error) => showError(error.message));
+      },
+    });
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = "Compute a PCA map (seconds)";
+    toast(error.message, "error", 8000);
+  }
 }
 
 function entryById(id) {

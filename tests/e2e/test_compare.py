@@ -102,3 +102,39 @@ def test_hover_on_one_map_marks_the_point_on_the_other(server, page, trained_run
     box = ring.bounding_box()
     assert abs(box["x"] + box["width"] / 2 - expected["x"]) <= 2
     assert abs(box["y"] + box["height"] / 2 - expected["y"]) <= 2
+
+
+def test_compare_without_a_map_shows_scores_and_matrix_then_computes_the_map(tmp_path, page, fresh_server, run_trainer,
+                                                                            settings_factory):
+    """A run trained from the CLI has clusterings but no projection: the scores and the contingency
+    need none, so they show at once; each map says it is missing and offers to compute it."""
+    from app import catalog, tasks
+    from app.registry import Registry
+
+    data_dir = tmp_path / "data"
+    run = run_trainer(data_dir, analyses=False)
+    registry = Registry(settings_factory(data_dir).registry_path).open()
+    ids = []
+    for k in (10, 4):
+        params = catalog.validate_clustering("kmeans", {"n_clusters": k})
+        clustering_id, job = tasks.queue_clustering(registry, run.run_id, "kmeans", params, "embedding", 0, status="running")
+        assert tasks.run_job(tasks.JobContext(registry=registry, job=job, data_dir=data_dir)).status == "succeeded"
+        ids.append(clustering_id)
+    with fresh_server(data_dir) as server:
+        expected = server.get(f"/api/runs/{run.run_id}/compare?a={ids[0]}&b={ids[1]}")
+        page.goto(f"{server.url}/runs/{run.run_id}/compare?a={ids[0]}&b={ids[1]}")
+        page.wait_for_function("document.querySelector('#heatmap').dataset.ready === '1'", timeout=60_000)
+        scores = page.locator("#compare-scores").inner_text()
+        assert f"{expected['ari']:.3f}" in scores and f"{expected['nmi']:.3f}" in scores
+        matrix = page.evaluate("() => document.querySelector('#heatmap').data[0].z")
+        assert len(matrix) == 10 and len(matrix[0]) == 4 and sum(map(sum, matrix)) == 1797
+        for side in "ab":
+            assert page.locator(f"#missing-{side}").is_visible()
+            assert "no finished map" in page.locator(f"#missing-{side}-text").inner_text()
+        assert not page.locator("#compare-error").is_visible()
+        screenshot(page, "compare-without-map")
+        # Computing the map (both sides are this run: one PCA serves both) draws the two maps.
+        page.locator("#missing-a-button").click()
+        page.wait_for_function("(window.__latentmap.drawn || 0) >= 2", timeout=90_000)
+        assert page.locator("#missing-a").is_hidden() and page.locator("#missing-b").is_hidden()
+        assert [p["method"] for p in server.get(f"/api/runs/{run.run_id}")["projections"]] == ["pca"]
