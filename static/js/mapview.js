@@ -63,7 +63,8 @@ function gather(source, indices) {
 export class MapView {
   /**
    * container: the element Plotly draws into.
-   * handlers: onHover(index, mouseEvent), onUnhover(), onClick(index), onSelect(Int32Array), onDeselect(), onDrawn()
+   * handlers: onHover(index, mouseEvent), onUnhover(), onClick(index), onSelect(Int32Array), onDeselect(),
+   * onDrawn(), onBackgroundClick(x, y) (a click on the map away from every point, in map coordinates)
    */
   constructor(container, handlers = {}) {
     this.container = container;
@@ -73,6 +74,7 @@ export class MapView {
     this.traceIndex = []; // trace number → Int32Array of dataset indices
     this.baseTraces = 0;
     this.highlighted = null; // Int32Array or null
+    this.marked = null; // Int32Array or null: rings where some points sit (a point's true neighbours)
     this.focused = null; // dataset index or null
     this.dragmode = "pan";
     this.revision = 0;
@@ -80,15 +82,19 @@ export class MapView {
     this.drawnOnce = false;
   }
 
-  /** Draw `points` ({n, x, y}) coloured by `coloring` (see colorTraces); keeps zoom within one `viewKey`. */
-  async draw(points, coloring, viewKey = "map") {
+  /**
+   * Draw `points` ({n, x, y}) coloured by `coloring` (see colorTraces); keeps zoom within one `viewKey`.
+   * `extent` ({x: [min, max], y: [min, max]}) fixes the axes, e.g. over every frame of an animation.
+   */
+  async draw(points, coloring, viewKey = "map", { extent = null } = {}) {
     const Plotly = await plotlyReady();
     this.Plotly = Plotly;
     this.points = points;
     this.coloring = coloring;
     this.viewKey = viewKey;
-    this.extent = extentOf(points.x, points.y);
+    this.extent = extent || extentOf(points.x, points.y);
     this.highlighted = null;
+    this.marked = null;
     this.focused = null;
     await this.render();
     if (!this.drawnOnce) {
@@ -104,6 +110,17 @@ export class MapView {
 
   async setHighlight(indices) {
     this.highlighted = indices && indices.length ? indices : null;
+    await this.render();
+  }
+
+  async setMarked(indices) {
+    this.marked = indices && indices.length ? indices : null;
+    await this.render();
+  }
+
+  /** The same points at new coordinates (an animation frame): colours, overlays and axes stay. */
+  async moveTo(x, y) {
+    this.points = { ...this.points, x, y };
     await this.render();
   }
 
@@ -205,6 +222,18 @@ export class MapView {
       });
       index.push(members);
     }
+    if (this.marked) {
+      const members = this.marked;
+      traces.push({
+        ...base,
+        showlegend: false,
+        name: "true neighbours",
+        x: gather(x, members),
+        y: gather(y, members),
+        marker: { size: Math.max(11, size * 2.2), symbol: "circle-open", color: "#111827", opacity: 0.9, line: { width: 2 } },
+      });
+      index.push(members);
+    }
     if (this.focused !== null && this.focused < n) {
       const members = Int32Array.of(this.focused);
       traces.push({
@@ -280,6 +309,7 @@ export class MapView {
     gd.on("plotly_click", (event) => {
       const point = event.points && event.points[0];
       if (!point) return;
+      this.pointClickedAt = performance.now();
       const index = this.indexOf(point);
       if (index !== null && this.handlers.onClick) this.handlers.onClick(index);
     });
@@ -301,6 +331,33 @@ export class MapView {
     });
     gd.on("plotly_deselect", () => this.handlers.onDeselect && this.handlers.onDeselect());
     gd.addEventListener("mouseleave", () => this.handlers.onUnhover && this.handlers.onUnhover());
+    this.bindBackgroundClick();
+  }
+
+  /**
+   * A click that is not on a point (no plotly_click just before it) and not the end of a drag
+   * reports its map coordinates: Plotly only reports clicks on points.
+   */
+  bindBackgroundClick() {
+    const gd = this.container;
+    let down = null;
+    gd.addEventListener("pointerdown", (event) => {
+      down = { x: event.clientX, y: event.clientY };
+    });
+    gd.addEventListener("click", (event) => {
+      if (!this.handlers.onBackgroundClick || !down) return;
+      const moved = Math.hypot(event.clientX - down.x, event.clientY - down.y);
+      if (moved > 4 || performance.now() - (this.pointClickedAt || -1e9) < 300) return;
+      const layout = gd._fullLayout;
+      if (!layout) return;
+      const box = gd.getBoundingClientRect();
+      const xa = layout.xaxis;
+      const ya = layout.yaxis;
+      const px = event.clientX - box.left - xa._offset;
+      const py = event.clientY - box.top - ya._offset;
+      if (px < 0 || px > xa._length || py < 0 || py > ya._length) return;
+      this.handlers.onBackgroundClick(xa.p2l(px), ya.p2l(py));
+    });
   }
 
   /** Screen position (client pixels) of dataset point `index`, or null when outside the view. */

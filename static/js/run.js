@@ -1,6 +1,8 @@
 // Run page: wires the panels together. Live training (run/training.js) hands over to the map
-// (run/map.js) with its pickers, point panel, selection, scorecard and Run tab, and the analyses
-// that follow it. The view (projection, clustering, colouring, selected point) lives in the query string.
+// (run/map.js) with its pickers, point panel, selection, scorecard and Run tab, the analyses that
+// follow it, the insight overlays (true neighbours, cluster stability), the Decoder tab of autoencoder
+// runs and the timeline under the map. The view (projection, clustering, colouring, selected point)
+// lives in the query string.
 
 import { api, enc } from "./api.js";
 import { $ } from "./dom.js";
@@ -10,11 +12,14 @@ import { plotlyReady } from "./plotly-loader.js";
 import { bindAnalysisPanel, openAnalysisPanel, watchAnalyses } from "./run/analyses.js";
 import { mark, refreshRun, runId, runPath, state } from "./run/context.js";
 import { bindHeader, renderHeader, showError } from "./run/header.js";
+import { bindDecoder, decodeAt } from "./run/decoder.js";
+import { bindInsights } from "./run/insights.js";
 import { configureMap, loadPoints, overlay, pointsQuery, recolorMap } from "./run/map.js";
 import { bindPickers, populatePickers } from "./run/pickers.js";
 import { closePoint, selectPoint } from "./run/point.js";
 import { renderRunTab, renderScores } from "./run/scores.js";
 import { bindTabs, onTabOpen } from "./run/tabs.js";
+import { bindTimeline } from "./run/timeline.js";
 import { followTraining, showTraining, trainingEnded } from "./run/training.js";
 import { methodName } from "./format.js";
 
@@ -39,9 +44,12 @@ function bindStatic() {
   bindHeader();
   bindTabs();
   onTabOpen("run", () => state.run && renderRunTab());
-  configureMap({ selectPoint });
+  configureMap({ selectPoint, backgroundClick: decodeAt });
   bindPickers({ onReload: () => loadPoints(), onRecolor: recolorMap });
   bindAnalysisPanel();
+  bindInsights();
+  bindDecoder();
+  bindTimeline();
   $("#point-close").addEventListener("click", closePoint);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {

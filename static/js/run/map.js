@@ -18,11 +18,13 @@ import { switchTab } from "./tabs.js";
 
 /** The map's parts, made when the first points arrive. */
 export const map = { view: null, hoverCard: null, selection: null };
-const handlers = { selectPoint: async () => {} };
+const handlers = { selectPoint: async () => {}, backgroundClick: () => {} };
 let pointRequest = 0;
 
-export function configureMap({ selectPoint }) {
+/** selectPoint(index): a click on a point; backgroundClick(x, y): a click away from every point. */
+export function configureMap({ selectPoint, backgroundClick }) {
   handlers.selectPoint = selectPoint;
+  handlers.backgroundClick = backgroundClick;
 }
 
 /** The message over the map area: text (null hides it), a progress fraction, a spinner while waiting. */
@@ -105,7 +107,7 @@ export async function loadPoints({ keepView = true } = {}) {
   populatePickers();
   renderScores();
   await ensureAtlas();
-  const coloring = coloringFor(points, view.color);
+  const coloring = viewColoring(points);
   if (!map.view) createMapView();
   const projectionChanged = previousProjection !== view.projection;
   $("#map").dataset.method = points.projection ? points.projection.method : "";
@@ -132,6 +134,7 @@ function createMapView() {
     onClick: (index) => handlers.selectPoint(index),
     onSelect: (indices) => showSelection(indices),
     onDeselect: () => showSelection(null),
+    onBackgroundClick: (x, y) => handlers.backgroundClick(x, y),
     onDrawn: () => {
       if (!window.__latentmap.mapDrawnAt) {
         window.__latentmap.mapDrawnAt = performance.now();
@@ -150,7 +153,21 @@ function createMapView() {
 
 /** Recolour the drawn map for the view's colour mode. */
 export async function recolorMap() {
-  if (map.view && state.points) await map.view.recolor(coloringFor(state.points, state.view.color));
+  if (map.view && state.points) await map.view.recolor(viewColoring(state.points));
+}
+
+/** The view's colouring; a clustering with a stability check names each cluster's stability in the legend. */
+export function viewColoring(points) {
+  const coloring = coloringFor(points, state.view.color);
+  const stability = points.clustering && points.clustering.stability;
+  if (coloring.mode !== "cluster" || !stability || !stability.per_cluster) return coloring;
+  return {
+    ...coloring,
+    nameOf: (code) => {
+      const share = stability.per_cluster[String(code)];
+      return share === undefined ? coloring.nameOf(code) : `${coloring.nameOf(code)} · stable ${Math.round(share * 100)}%`;
+    },
+  };
 }
 
 function defaultColor(points) {
@@ -213,4 +230,5 @@ function showSelection(indices) {
   map.selection.set(indices, state.points);
   $("#selection-count").textContent = indices && indices.length ? count(indices.length) : "";
   if (indices && indices.length) switchTab("selection");
+  document.dispatchEvent(new CustomEvent("latentmap:selection", { detail: { indices: indices || null } }));
 }

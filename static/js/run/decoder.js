@@ -1,0 +1,104 @@
+// The Decoder tab (autoencoder runs): what the decoder draws at an empty spot of the map (its code
+// estimated from the nearest points' codes) and the images between two points' codes.
+
+import { $ } from "../dom.js";
+import { fixed } from "../format.js";
+import { runPath, state } from "./context.js";
+
+const AUTOENCODERS = new Set(["ae", "dae", "sparse-ae", "cae"]);
+const STEPS = 8;
+const ends = { a: null, b: null };
+let decodeTicket = 0;
+
+export function isAutoencoderRun(run) {
+  return Boolean(run) && AUTOENCODERS.has(run.method);
+}
+
+function showError(message) {
+  const box = $("#decoder-error");
+  box.hidden = !message;
+  box.textContent = message || "";
+}
+
+/** An image endpoint's PNG as an object URL, or an Error carrying the server's reason. */
+async function fetchImage(url) {
+  const response = await fetch(url);
+  if (!response.ok) {
+    let reason = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && body.detail) reason = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch (error) {
+      // not JSON: keep the status line
+    }
+    throw new Error(reason);
+  }
+  return { url: URL.createObjectURL(await response.blob()), estimate: response.headers.get("X-Latentmap-Estimate") };
+}
+
+function setImage(img, url) {
+  if (img.src && img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = url;
+}
+
+/** A click on an empty spot of the map: decode there, while the Decoder tab is open. */
+export async function decodeAt(x, y) {
+  if (!isAutoencoderRun(state.run) || $("#panel-decoder").hidden || !state.view.projection) return;
+  const ticket = ++decodeTicket;
+  const query = new URLSearchParams({ projection: state.view.projection, x: String(x), y: String(y) });
+  try {
+    const image = await fetchImage(`${runPath}/decode?${query}`);
+    if (ticket !== decodeTicket) return;
+    showError(null);
+    const img = $("#decoded-image");
+    setImage(img, image.url);
+    img.alt = `Decoded at ${fixed(x, 2)}, ${fixed(y, 2)}`;
+    $("#decoded-caption").textContent = `at (${fixed(x, 2)}, ${fixed(y, 2)}) · code estimated: ${image.estimate || "inverse-distance weighting of the nearest points"}`;
+    $("#decoded").hidden = false;
+    $("#decoded").dataset.x = String(x);
+    $("#decoded").dataset.y = String(y);
+  } catch (error) {
+    if (ticket === decodeTicket) showError(error.message);
+  }
+}
+
+function setEnds(changes) {
+  Object.assign(ends, changes);
+  for (const which of ["a", "b"]) $(`#interp-${which}`).textContent = `${which.toUpperCase()}: ${ends[which] === null ? "—" : `#${ends[which]}`}`;
+  if (ends.a !== null && ends.b !== null) interpolate();
+}
+
+async function interpolate() {
+  const query = new URLSearchParams({ a: String(ends.a), b: String(ends.b), steps: String(STEPS) });
+  try {
+    const image = await fetchImage(`${runPath}/interpolate?${query}`);
+    showError(null);
+    const strip = $("#interp-strip");
+    setImage(strip, image.url);
+    strip.alt = `${STEPS} images decoded between #${ends.a} and #${ends.b}`;
+    strip.hidden = false;
+    strip.dataset.pair = `${ends.a},${ends.b}`;
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+/** A selection of exactly two points is the pair to interpolate between. */
+function onSelection(event) {
+  const indices = event.detail.indices;
+  if (!isAutoencoderRun(state.run) || !indices || indices.length !== 2) return;
+  setEnds({ a: indices[0], b: indices[1] }); // ready in the Decoder tab; the Selection tab stays open
+}
+
+export function bindDecoder() {
+  const useSelected = (which) => () => {
+    if (state.view.point === null) showError("Click a point on the map first: it becomes " + which.toUpperCase() + ".");
+    else setEnds({ [which]: state.view.point });
+  };
+  $("#interp-set-a").addEventListener("click", useSelected("a"));
+  $("#interp-set-b").addEventListener("click", useSelected("b"));
+  document.addEventListener("latentmap:selection", onSelection);
+  document.addEventListener("latentmap:run", () => {
+    $("#tab-decoder").hidden = !(isAutoencoderRun(state.run) && state.run.status === "succeeded");
+  });
+}
