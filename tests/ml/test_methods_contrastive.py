@@ -3,6 +3,7 @@ references, the EMA update and schedule against closed forms, no gradients into 
 networks, refusals of bad parameters, and stop + resume bit-identical."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -197,3 +198,23 @@ def test_both_train_on_digits_with_falling_loss(name: str, tmp_path: Path) -> No
     losses = [row["loss"] for row in json.loads((tmp_path / artifacts.HISTORY).read_text())]
     assert losses[-1] < losses[1] < losses[0], losses
     assert metrics["knn_accuracy"] > 0.85  # far above chance (0.1) after 5 short epochs
+
+
+def test_a_resumed_run_keeps_the_encoder_it_started_with(small_digits, tmp_path, monkeypatch) -> None:
+    """What `auto` picks for grey 28 px images changed once (MLP → conv net for simclr/moco): a run
+    stopped before the change resumes on the encoder its checkpoint holds, to the same result."""
+    # 96 digits padded to 28 × 28 grey: `auto` picks the method's grey_28_encoder.
+    images = np.pad(np.repeat(np.repeat(small_digits.images[:96], 3, axis=1), 3, axis=2), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    grey_28 = ImageDataset(name="digits-28", images=images, labels=small_digits.labels[:96], class_names=small_digits.class_names)
+    run = TrainConfig(dataset="digits-28", method="simclr", epochs=2, embedding_dim=8, batch_size=32, lr=3e-3, seed=0, snapshots=0)
+    assert METHODS["simclr"].spec.grey_28_encoder == "conv"
+    train(run, grey_28, tmp_path / "whole")
+    with pytest.raises(Stopped):
+        train(run, grey_28, tmp_path / "parted", progress=lambda epoch, step, metrics: epoch == 2)
+
+    # `auto` now picks the MLP: the resumed run must still build the conv net its checkpoint holds.
+    spec = METHODS["simclr"].spec
+    monkeypatch.setattr(METHODS["simclr"], "spec", dataclasses.replace(spec, grey_28_encoder="mlp"))
+    train(run, grey_28, tmp_path / "parted", resume=True)
+    assert json.loads((tmp_path / "parted" / artifacts.CONFIG).read_text())["encoder_resolved"] == "conv"
+    assert np.array_equal(np.load(tmp_path / "parted" / artifacts.EMBEDDINGS), np.load(tmp_path / "whole" / artifacts.EMBEDDINGS))
