@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from app.migrations import RegistryError, migrate, unusable
-from app.records import (FINISHED, JOB_KINDS, Analysis, DatasetRecord, Job, Run, analysis_from_row,
+from app.records import (FINISHED, JOB_KINDS, RUN_JOB_KINDS, Analysis, DatasetRecord, Job, Run, analysis_from_row,
                          dataset_from_row, dumps, job_from_row, new_id, run_from_row)
 
 
@@ -345,7 +345,7 @@ class Registry:
 
 
 def _mirror(connection: sqlite3.Connection, job: Job, status: str) -> None:
-    if job.kind == "train":
+    if job.kind in RUN_JOB_KINDS:
         connection.execute("UPDATE runs SET status = ? WHERE id = ?", (status, job.run_id))
     elif job.target_id is not None:
         table = "projections" if job.kind == "project" else "clusterings"

@@ -52,6 +52,15 @@ def labels(run_dir: Path) -> np.ndarray | None:
     return load_array(run_dir / artifacts.LABELS)
 
 
+def class_names(run_dir: Path) -> list[str] | None:
+    """The names of an imported run's label values (class_names.json), or None (trained runs: the dataset's)."""
+    path = run_dir / artifacts.CLASS_NAMES
+    if not path.is_file():
+        return None
+    names = json.loads(path.read_text(encoding="utf-8"))
+    return names if isinstance(names, list) else None
+
+
 def coords(run_dir: Path, projection_id: str) -> np.ndarray | None:
     return load_array(run_dir / artifacts.PROJECTIONS_DIR / projection_id / "coords.npy")
 
@@ -99,11 +108,15 @@ def _agreement(run_dir: str, knn_mtime_ns: int, labels_mtime_ns: int, k: int) ->
 def neighbourhood_preservation(run_dir: Path, projection_id: str) -> np.ndarray | None:
     """float32 (N,) per-point neighbourhood preservation of a projection (ml.analysis.preservation),
     computed and stored the first time for projections made before it existed; None when it cannot
-    be computed (the embedding or the coordinates are gone)."""
+    be computed (the embedding or the coordinates are gone) or would need the run's kNN graph first:
+    a large import's map is served without it rather than computing a whole graph in a request."""
+    from ml.analysis.neighbors import KNN_FILE
     from ml.analysis.preservation import load_or_compute_preservation, preservation_path
 
     path = preservation_path(run_dir, projection_id)
     if not path.exists():
+        if not (run_dir / KNN_FILE).exists():
+            return None
         try:
             load_or_compute_preservation(run_dir, projection_id)
         except (FileNotFoundError, ValueError):

@@ -136,8 +136,15 @@ def stability(context: JobContext) -> dict[str, Any]:
     return summary
 
 
+def import_run(context: JobContext) -> dict[str, Any]:
+    """Score an imported embedding and make its map (app.import_job; params: seed, projection_id, follow_ups)."""
+    from app.import_job import import_embeddings
+
+    return import_embeddings(context)
+
+
 TASKS: dict[str, Callable[[JobContext], dict[str, Any]]] = {"train": train, "project": project, "cluster": cluster,
-                                                           "stability": stability}
+                                                           "stability": stability, "import": import_run}
 
 
 def run_job(context: JobContext) -> Job:

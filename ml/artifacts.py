@@ -24,6 +24,8 @@ LABELS = "labels.npy"
 METRICS = "metrics.json"
 HISTORY = "history.json"
 RECONSTRUCTIONS = "reconstructions.npz"
+CLASS_NAMES = "class_names.json"  # imported runs: the names of their label values
+METADATA = "metadata.parquet"  # imported runs: their other per-point columns
 PROJECTIONS_DIR = "projections"
 CLUSTERINGS_DIR = "clusterings"
 

@@ -82,8 +82,8 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
         agreement = run_files.knn_agreement(run_dir)
         if agreement is not None and len(agreement) == len(xy):
             values["knn_agreement"] = run_files.b64(agreement, "<f4")
-    class_names = None
-    if point_labels is not None:
+    class_names = run_files.class_names(run_dir) if point_labels is not None else None
+    if point_labels is not None and class_names is None:
         try:
             class_names = cache.get(run.dataset).class_names
         except Exception:  # the dataset may have been removed since training; the map still works

@@ -16,6 +16,7 @@ from PIL import Image
 
 from ml.datasets.base import DatasetError, ImageDataset, SkippedFile
 from ml.datasets.images import UnreadableImage, converted, is_grey, open_image
+from ml.datasets.packed import is_packed, load_packed
 
 PREFIX = "folder:"
 # Images are resized to the most common size, scaled down so that neither side exceeds this:
@@ -51,6 +52,8 @@ def load_folder(path: str | Path, name: str | None = None) -> ImageDataset:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")
+    if is_packed(root):  # the images of an import, stored as arrays
+        return load_packed(root, name or f"{PREFIX}{path}")
     class_names, files = _list_files(root)
     candidates, skipped = _decode_all(root, files, labelled=class_names is not None)
     if not candidates:
