@@ -31,6 +31,7 @@ from typing import Any
 from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 
 from app.jobs.base import JobRunner, RunnerStatus
+from app.jobs.local import exit_reason
 from app.processes import job_process_alive
 from app.records import Job
 from app.registry import Registry
@@ -58,6 +59,16 @@ def cluster_problem(address: str) -> str | None:
 def _one_line(exc: BaseException | str, limit: int = 300) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:limit]
+
+
+def ray_reason(details: JobDetails) -> str:
+    """Ray's word on how a job ended, in one line: its message without the log tail it announces,
+    and the signal that ended the process (a shell's exit code 128 + N is signal N)."""
+    reason = _one_line(details.message or f"status {details.status}").split(", last available logs")[0]
+    code = details.driver_exit_code
+    if code is not None and code > 128:
+        reason += f": {exit_reason(128 - code)}"
+    return reason
 
 
 @dataclass
@@ -183,7 +194,7 @@ class RayJobRunner(JobRunner):
                 continue
             tracked = _RayJob(details.submission_id, details.status)
             if details.status.is_terminal():
-                if self._record_end(job.id, tracked, details.message) is not None:
+                if self._record_end(job.id, tracked, details) is not None:
                     ended.append(job)
             else:
                 self._active[job.id] = tracked
@@ -200,7 +211,7 @@ class RayJobRunner(JobRunner):
             details = client.get_job_info(tracked.submission_id)
             tracked.status = details.status
             if details.status.is_terminal():
-                self._record_end(job_id, tracked, details.message)
+                self._record_end(job_id, tracked, details)
                 del self._active[job_id]
             elif job_id in now_overdue and not tracked.stop_sent:
                 log.warning("job %s ignored its cancel for %g s: stopping Ray job %s", job_id, self.cancel_grace,
@@ -211,12 +222,12 @@ class RayJobRunner(JobRunner):
     def _cancel_overdue(self, job: Job) -> bool:
         return job.cancel_requested is not None and time.time() - job.cancel_requested >= self.cancel_grace
 
-    def _record_end(self, job_id: str, tracked: _RayJob, message: str | None) -> Job | None:
+    def _record_end(self, job_id: str, tracked: _RayJob, details: JobDetails) -> Job | None:
         """A Ray job has ended: when its process did not record the job's end, record it here."""
         job = self.registry.get_job(job_id)
         if job is None or job.status != "running":
             return None  # the entrypoint recorded it (the usual case)
-        said = f" ({_one_line(message)})" if message else ""
+        said = f" ({ray_reason(details)})"
         if tracked.status == JobStatus.STOPPED and job.cancel_requested is not None:
             status, error = "cancelled", f"cancelled: Ray job {tracked.submission_id} stopped after {self.cancel_grace:g} s without a reply"
         elif tracked.status == JobStatus.STOPPED:
