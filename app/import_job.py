@@ -4,7 +4,7 @@ What training does after its last epoch, for an embedding computed elsewhere: th
 and linear-probe accuracy (stratified 80/20 split of the labelled points, on a seeded sample of at
 most SCORED_POINTS), the shared kNN graph (up to GRAPH_POINTS: a million-point graph would take the
 job far past the import itself), the imported x/y as a finished projection (method `imported`),
-then the default analyses — without UMAP above UMAP_POINTS.
+then the default analyses — no UMAP when the import brought its map, nor above UMAP_POINTS.
 """
 from __future__ import annotations
 
@@ -108,12 +108,13 @@ def register_projection(registry: Registry, run_id: str, run_dir: Path, projecti
 
 def queue_import_analyses(registry: Registry, run_id: str, run_dir: Path, n: int, *, has_map: bool, seed: int,
                           projection: str, clustering: str) -> None:
-    """A quick PCA map when the import brought none, the default clustering, and the default
-    projection unless the import is large (UMAP above UMAP_POINTS would hold a worker for long)."""
+    """The default clustering; and when the import brought no map, a quick PCA map then the default
+    projection, unless the import is large (UMAP above UMAP_POINTS would hold a worker for long).
+    An import's own x/y stay its map: the page would otherwise switch to the newer UMAP map."""
     if not has_map and projection != PREVIEW_PROJECTION:
         queue_projection(registry, run_id, PREVIEW_PROJECTION, catalog.validate_projection(PREVIEW_PROJECTION, {}), seed)
     names = {spec.name for spec in catalog.clusterings()[clustering].params.specs}
     given = {"n_clusters": default_cluster_count(run_dir)} if "n_clusters" in names else {}
     queue_clustering(registry, run_id, clustering, catalog.validate_clustering(clustering, given), "embedding", seed)
-    if n <= UMAP_POINTS or (not has_map and projection == PREVIEW_PROJECTION):
+    if not has_map and (n <= UMAP_POINTS or projection == PREVIEW_PROJECTION):
         queue_projection(registry, run_id, projection, catalog.validate_projection(projection, {}), seed)

@@ -96,7 +96,7 @@ def land_import(registry: Registry, data_dir: Path, uploads_dir: Path, table: Em
     images_name = f"{IMAGES_PREFIX}{run_id}" if table.images is not None else None
     run_dataset = options.dataset or images_name or f"{KIND}:{run_id}"  # the last names no images
     config = {**{key: value for key, value in asdict(options).items() if key != "format"},
-              "name": options.name or source_name, "kind": KIND, "method": KIND, "dataset": run_dataset,
+              "name": options.name or source_name, "kind": KIND, "method": KIND,
               "format": source_format, "n": table.n,
               "dim": table.dim, "embedding_dim": table.dim, "has_labels": table.labels is not None,
               "has_images": table.images is not None or dataset is not None, "has_coords": table.coords is not None,

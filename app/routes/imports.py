@@ -76,7 +76,7 @@ def _options(text: str) -> ImportOptions:
     try:
         return ImportOptions(**{key: value for key, value in given.items() if value not in (None, "")})
     except ImportRefused as exc:
-        raise HTTPException(exc.status, f"options: {exc}") from None
+        raise HTTPException(exc.status, str(exc)) from None
 
 
 def _safe_name(filename: str | None) -> str:

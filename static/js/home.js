@@ -5,6 +5,7 @@ import { $, clear, el, setOptions, toast } from "./dom.js";
 import { count, fixed, isoWhen, percent, when } from "./format.js";
 import { ACTIVE, followJob } from "./jobs.js";
 import { paramFields, setError } from "./params.js";
+import { bindImportCard, populateDatasets } from "./import-card.js";
 
 // The shared training fields; bounds mirror the server's RunCreate model. Empty = the method's
 // default for the chosen dataset (the server picks it), so the fields start empty.
@@ -389,6 +390,7 @@ function showReport(result) {
 async function loadDatasets(selected) {
   state.datasets = await api.get("/api/datasets");
   datasetOptions(state.datasets, selected ?? datasetSelect.value);
+  populateDatasets(state.datasets);
 }
 
 async function start() {
@@ -416,6 +418,7 @@ async function start() {
   if (datasets.status === "fulfilled") {
     state.datasets = datasets.value;
     datasetOptions(state.datasets, new URLSearchParams(location.search).get("dataset") || "digits");
+    bindImportCard(state.datasets);
     await loadDefaults();
   } else {
     formError(`Datasets could not be loaded: ${datasets.reason.message}`);

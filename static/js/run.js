@@ -80,7 +80,9 @@ async function start() {
     return;
   }
   mark("run-received");
-  state.datasetPromise = api.get(`/api/datasets/${enc(run.dataset)}`);
+  state.datasetPromise = (run.config || {}).has_images === false
+    ? Promise.reject(new Error("this import brought no images"))
+    : api.get(`/api/datasets/${enc(run.dataset)}`);
   state.datasetPromise.catch(() => {});
   state.methods = await methods;
   renderHeader();

@@ -80,8 +80,8 @@ def test_an_import_is_a_run_with_its_map_scores_and_images(api: TestClient, impo
     assert imported["method"] == "imported" and imported["status"] == "succeeded"
     assert imported["config"]["name"] == "digits features" and imported["embedding_shape"] == [N, 64]
     assert 0.8 <= imported["metrics"]["knn_accuracy"] <= 1.0 and imported["metrics"]["scored_points"] == N
-    methods = [row["method"] for row in imported["projections"]]
-    assert methods[0] == "imported" and "pca" in methods  # the default map is queued too (small import)
+    # Its own x/y are its map: no default projection is queued to replace it.
+    assert [row["method"] for row in imported["projections"]] == ["imported"]
     assert [row["method"] for row in imported["clusterings"]] == ["kmeans"]
     shown = imported["projections"][0]
     assert shown["status"] == "succeeded" and 0.5 < shown["metrics"]["trustworthiness"] <= 1.0
@@ -156,6 +156,8 @@ def test_dataset_option_takes_the_images_and_labels_of_a_dataset(api: TestClient
     assert job_waiter(api, answer.json()["job_id"])["status"] == "succeeded"
     detail = api.get(f"/api/runs/{answer.json()['run_id']}").json()
     assert detail["dataset"] == "digits" and detail["config"]["has_labels"] and detail["config"]["has_images"]
+    # Without x/y: the quick PCA map, then the default projection (PCA in the tests' settings: once).
+    assert [row["method"] for row in detail["projections"]] == ["pca"]
 
 
 def _runs_and_files(api: TestClient) -> tuple[int, int, int]:

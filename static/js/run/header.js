@@ -21,9 +21,13 @@ export function renderHeader() {
   const run = state.run;
   if (!run) return;
   const config = run.config || {};
-  $("#run-heading").textContent = `${methodLabel(run.method)} on ${run.dataset}`;
-  document.title = `${methodLabel(run.method)} on ${run.dataset} · ${run.id} · latentmap`;
+  // An import is named by its file (or --name); its dataset is only where its images come from.
+  const heading = config.kind === "imported" ? `${config.name} (imported${config.dataset ? `, images of ${config.dataset}` : ""})`
+    : `${methodLabel(run.method)} on ${run.dataset}`;
+  $("#run-heading").textContent = heading;
+  document.title = `${heading} · ${run.id} · latentmap`;
   showStatus(run.status);
+  for (const link of document.querySelectorAll(".export-link")) link.hidden = run.status !== "succeeded";
   const parts = [];
   if (config.epochs) parts.push(`${config.epochs} epochs`);
   if (config.embedding_dim) parts.push(`embedding ${config.embedding_dim}`);
@@ -31,6 +35,7 @@ export function renderHeader() {
   if (config.lr) parts.push(`lr ${config.lr}`);
   if (config.seed !== undefined) parts.push(`seed ${config.seed}`);
   for (const [key, value] of Object.entries(config.method_params || {})) parts.push(`${humanName(key).toLowerCase()} ${value}`);
+  if (config.kind === "imported") parts.push(`from ${config.format}`);
   if (run.embedding_shape) parts.push(`${count(run.embedding_shape[0])} × ${run.embedding_shape[1]} embedding`);
   $("#run-subtitle").textContent = parts.join(" · ");
 }
