@@ -194,7 +194,8 @@ async function ensureAtlas() {
     // The map still works without images (e.g. the dataset was removed since training).
     state.dataset = { name: state.run.dataset, n: state.points.n, image_shape: null, atlas: null, missing: true };
     state.atlas = new Atlas(state.dataset, { available: false });
-    toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
+    // An import without images says so in its config: nothing went wrong then.
+    if ((state.run.config || {}).has_images !== false) toast(`The images of dataset ${state.run.dataset} cannot be shown: ${error.message}`, "error", 8000);
   }
   window.__latentmap.atlas = state.atlas;
   map.hoverCard = new HoverCard(state.atlas);
