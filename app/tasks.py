@@ -143,8 +143,18 @@ def import_run(context: JobContext) -> dict[str, Any]:
     return import_embeddings(context)
 
 
+def timeline(context: JobContext) -> dict[str, Any]:
+    """Project a run's epoch snapshots into aligned frames (params: method, seed) as timelines/<job id>.npz."""
+    from ml.analysis.timeline import run_timeline
+
+    job = context.job
+    return run_timeline(context.run_dir(), job.params["method"], int(job.params.get("seed", 0)),
+                        progress=JobProgress(context.registry, job.id, context.listener), timeline_id=job.id)
+
+
 TASKS: dict[str, Callable[[JobContext], dict[str, Any]]] = {"train": train, "project": project, "cluster": cluster,
-                                                           "stability": stability, "import": import_run}
+                                                           "stability": stability, "import": import_run,
+                                                           "timeline": timeline}
 
 
 def run_job(context: JobContext) -> Job:
@@ -231,6 +241,11 @@ def queue_clustering(registry: Registry, run_id: str, method: str, params: dict[
 def queue_stability(registry: Registry, run_id: str, clustering_id: str, repeats: int, seed: int = 0) -> Job:
     """Write the job row of a finished clustering's stability (its clustering row is left as it is)."""
     return registry.create_job("stability", run_id, {"clustering_id": clustering_id, "repeats": repeats, "seed": seed})
+
+
+def queue_timeline(registry: Registry, run_id: str, method: str, seed: int = 0) -> Job:
+    """Write the job row of a run's epoch timeline (GET /api/runs/{id}/timeline shows the newest)."""
+    return registry.create_job("timeline", run_id, {"method": method, "seed": seed})
 
 
 def default_cluster_count(run_dir: Path) -> int:

@@ -86,3 +86,37 @@ def test_stability_of_unknown_things_is_404(api: TestClient, run) -> None:
     assert api.post(f"/api/runs/rnope/clusterings/{run.clustering_id}/stability", json={}).status_code == 404
     answer = api.post(f"/api/runs/{run.run_id}/clusterings/cnope/stability", json={})
     assert answer.status_code == 404 and "cnope" in answer.json()["detail"]
+
+
+def test_timeline_is_404_before_it_is_asked_for_then_frames_follow(api: TestClient, run, job_waiter) -> None:
+    url = f"/api/runs/{run.run_id}/timeline"
+    missing = api.get(url)
+    assert missing.status_code == 404 and "POST" in missing.json()["detail"]
+    answer = api.post(url, json={"method": "tsne"})
+    assert answer.status_code == 202 and answer.json()["run_id"] == run.run_id
+    job = job_waiter(api, answer.json()["job_id"], timeout=180)
+    assert job["status"] == "succeeded" and job["kind"] == "timeline", job["error"]
+    body = api.get(url).json()
+    assert body["status"] == "succeeded" and body["method"] == "tsne" and body["job_id"] == job["id"]
+    assert [frame["epoch"] for frame in body["frames"]] == [1, 2]  # 2 epochs, default snapshots 8: every epoch
+    last = body["frames"][-1]
+    x, y = decode(last["x"], "<f4"), decode(last["y"], "<f4")
+    assert x.shape == y.shape == (1797,) and np.isfinite(x).all() and x.std() > 0
+    final_accuracy = api.get(f"/api/runs/{run.run_id}").json()["metrics"]["knn_accuracy"]
+    assert last["knn_accuracy"] == pytest.approx(final_accuracy)
+
+
+@pytest.mark.parametrize("body", [{"method": "pca"}, {}, {"method": "tsne", "perplexity": 5}])
+def test_timeline_refuses_a_bad_method(api: TestClient, run, body: dict) -> None:
+    answer = api.post(f"/api/runs/{run.run_id}/timeline", json=body)
+    assert answer.status_code == 422
+
+
+def test_timeline_of_a_run_without_snapshots_is_409_saying_how_to_get_them(api: TestClient, run) -> None:
+    registry = Registry(run.data_dir / "latentmap.sqlite3")
+    registry.create_run("rnosnaps", "digits", "ae", {"seed": 0, "snapshots": 0}, run.data_dir / "runs" / "rnosnaps")
+    registry.update_run("rnosnaps", status="succeeded")
+    answer = api.post("/api/runs/rnosnaps/timeline", json={"method": "umap"})
+    assert answer.status_code == 409 and "snapshots >= 2" in answer.json()["detail"]
+    assert api.get("/api/runs/rnosnaps/timeline").status_code == 404
+    assert api.post("/api/runs/rnope/timeline", json={"method": "tsne"}).status_code == 404
