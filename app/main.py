@@ -17,7 +17,7 @@ from app.jobs import build_runner
 from app.openapi import document_answers
 from app.registry import Registry
 from app.routes import (augmentations, clusterings, datasets, exports, health, imports, jobs, maps, methods, pages,
-                        projections, runs, timeline)
+                        projections, runs, search, timeline)
 from app.security import install_security
 from app.settings import Settings, get_settings
 
@@ -65,8 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.dependency_overrides[get_settings] = lambda: settings
     install_error_handlers(app)
     install_security(app)
-    for module in (health, methods, datasets, runs, imports, exports, jobs, projections, clusterings, maps, augmentations,
-                   timeline, pages):
+    for module in (health, methods, datasets, runs, imports, exports, jobs, projections, clusterings, maps, search,
+                   augmentations, timeline, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR, check_dir=False), name="static")
     document_answers(app)

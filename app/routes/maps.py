@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from app import images, run_files
+from app import images, run_files, run_metadata
 from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, trained_point
 from app.heavy import heavy
 from app.records import Analysis, Run
@@ -17,6 +17,7 @@ from app.registry import Registry
 from app.responses import analysis_out
 from app.schemas import (
     AgreementScores,
+    Category,
     Comparison,
     Message,
     Neighbor,
@@ -82,6 +83,10 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
         agreement = run_files.knn_agreement(run_dir)
         if agreement is not None and len(agreement) == len(xy):
             values["knn_agreement"] = run_files.b64(agreement, "<f4")
+    imported = run_metadata.run_columns(run_dir)
+    values.update({name: run_files.b64(column, "<f4") for name, column in imported.numeric.items() if len(column) == len(xy)})
+    categories = {name: Category(codes=run_files.b64(codes, "<i4"), names=names)
+                  for name, (codes, names) in imported.categorical.items() if len(codes) == len(xy)}
     class_names = run_files.class_names(run_dir) if point_labels is not None else None
     if point_labels is not None and class_names is None:
         try:
@@ -94,7 +99,7 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
         x=run_files.b64(xy[:, 0], "<f4"), y=run_files.b64(xy[:, 1] if xy.shape[1] > 1 else np.zeros(len(xy)), "<f4"),
         label=run_files.b64(point_labels, "<i2") if point_labels is not None else None,
         cluster=run_files.b64(clusters, "<i4") if clusters is not None else None,
-        class_names=class_names, values=values,
+        class_names=class_names, values=values, categories=categories,
     ).model_dump_json().encode()
     return _json_response(body, request)
 

@@ -43,7 +43,8 @@ def digits_parquet() -> bytes:
     images = pa.StructArray.from_arrays([pa.array([_png(p) for p in PIXELS], pa.binary()),
                                          pa.array([f"{i}.png" for i in range(N)])], names=["bytes", "path"])
     return parquet_bytes(embedding=pa.array(EMBEDDING.tolist()), label=[f"digit {v}" for v in LABELS], image=images,
-                         x=EMBEDDING[:, 10], y=EMBEDDING[:, 20], ink=PIXELS.reshape(N, -1).mean(axis=1).astype(float))
+                         x=EMBEDDING[:, 10], y=EMBEDDING[:, 20], ink=PIXELS.reshape(N, -1).mean(axis=1).astype(float),
+                         parity=["even" if v % 2 == 0 else "odd" for v in LABELS], file=[f"img-{i:04d}.png" for i in range(N)])
 
 
 def post(client: TestClient, file_name: str, data: bytes, **options: Any):
@@ -125,7 +126,7 @@ def test_export_parquet_and_projector_give_the_same_arrays(api: TestClient, impo
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.apache.parquet"
     exported = pq.read_table(io.BytesIO(answer.content))
     assert {f"clustering.{row['id']}" for row in imported["clusterings"]} <= set(exported.column_names)
-    assert {"embedding", "label", "x", "y", "ink", "image"} <= set(exported.column_names)
+    assert {"embedding", "label", "x", "y", "ink", "parity", "file", "image"} <= set(exported.column_names)
 
     again = post(api, "again.parquet", answer.content)
     assert again.status_code == 202, again.text
@@ -208,3 +209,18 @@ def test_projector_zip_refusals(api: TestClient, tmp_path: Path) -> None:
     answer = post(api, "p.zip", zipped({"tensors.tsv": b"1\t2\n"}))
     assert answer.status_code == 422 and "no projector_config.pbtxt" in answer.json()["detail"]
     assert _runs_and_files(api) == before
+
+
+def test_metadata_colours_and_search_finds_points(api: TestClient, imported: dict[str, Any]) -> None:
+    run_id = imported["id"]
+    points = api.get(f"/api/runs/{run_id}/points").json()
+    assert np.allclose(decode(points["values"]["ink"], "<f4"), PIXELS.reshape(N, -1).mean(axis=1), atol=1e-4)
+    parity = points["categories"]["parity"]
+    assert parity["names"] == ["even", "odd"]
+    assert np.array_equal(decode(parity["codes"], "<i4"), LABELS % 2)
+    assert "file" in points["categories"]  # 300 distinct values: few enough to send
+    found = api.get(f"/api/runs/{run_id}/search", params={"q": "IMG-01"}).json()
+    assert found["total"] == 100 and found["indices"] == list(range(100, 200))
+    found = api.get(f"/api/runs/{run_id}/search", params={"q": "digit 7", "limit": 5}).json()
+    assert found["total"] == int((LABELS == 7).sum()) and found["indices"] == list(np.flatnonzero(LABELS == 7)[:5])
+    assert api.get(f"/api/runs/{run_id}/search", params={"q": ""}).status_code == 422
