@@ -179,6 +179,11 @@ class Points(BaseModel):
     projection: AnalysisOut | None
     clustering: AnalysisOut | None
     x: str = Field(description="base64 of little-endian float32, n values")
+class Category(BaseModel):
+    codes: str = Field(description="base64 of little-endian int32, n values: index into names")
+    names: list[str]
+
+
     y: str = Field(description="base64 of little-endian float32, n values")
     label: str | None = Field(description="base64 of little-endian int16, or null when unlabelled")
     cluster: str | None = Field(description="base64 of little-endian int32 (-1 = noise), or null")
@@ -191,6 +196,14 @@ class Neighbor(BaseModel):
     distance: float
     label: int | None = None
     cluster: int | None = None
+    categories: dict[str, Category] = Field(default_factory=dict,
+                                              description="imported text columns to colour and filter by")
+
+
+class SearchResult(BaseModel):
+    query: str
+    total: int = Field(description="how many points match")
+    indices: list[int] = Field(description="the matching points, ascending, at most `limit`")
 
 
 class Neighbors(BaseModel):
