@@ -29,6 +29,8 @@ export function decodePoints(payload) {
   const n = payload.n;
   const values = {};
   for (const [name, text] of Object.entries(payload.values || {})) values[name] = float32(text, n);
+  const categories = {}; // imported text columns: {name: {codes: Int32Array, names}}
+  for (const [name, column] of Object.entries(payload.categories || {})) categories[name] = { codes: int32(column.codes, n), names: column.names };
   return {
     ...payload,
     x: float32(payload.x, n),
@@ -36,5 +38,6 @@ export function decodePoints(payload) {
     label: int16(payload.label, n),
     cluster: int32(payload.cluster, n),
     values,
+    categories,
   };
 }

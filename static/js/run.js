@@ -14,6 +14,7 @@ import { mark, refreshRun, runId, runPath, state } from "./run/context.js";
 import { bindHeader, renderHeader, showError } from "./run/header.js";
 import { bindDecoder, decodeAt } from "./run/decoder.js";
 import { bindInsights } from "./run/insights.js";
+import { bindFilters } from "./run/filters.js";
 import { configureMap, loadPoints, overlay, pointsQuery, recolorMap } from "./run/map.js";
 import { bindPickers, populatePickers } from "./run/pickers.js";
 import { closePoint, selectPoint } from "./run/point.js";
@@ -48,6 +49,7 @@ function bindStatic() {
   bindPickers({ onReload: () => loadPoints(), onRecolor: recolorMap });
   bindAnalysisPanel();
   bindInsights();
+  bindFilters();
   bindDecoder();
   bindTimeline();
   $("#point-close").addEventListener("click", closePoint);

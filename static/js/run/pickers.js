@@ -37,6 +37,7 @@ export function populatePickers() {
   if (!points || points.label) colors.push({ value: "label", text: "label", disabled: !points });
   if (points && points.cluster) colors.push({ value: "cluster", text: "cluster" });
   for (const name of Object.keys((points && points.values) || {})) colors.push({ value: `value:${name}`, text: humanName(name) });
+  for (const name of Object.keys((points && points.categories) || {})) colors.push({ value: `category:${name}`, text: name });
   colors.push({ value: "none", text: "nothing" });
   setOptions(colorSelect, colors);
   if (state.view.color) colorSelect.value = state.view.color;
