@@ -159,6 +159,12 @@ export async function recolorMap() {
 /** The view's colouring; a clustering with a stability check names each cluster's stability in the legend. */
 export function viewColoring(points) {
   const coloring = coloringFor(points, state.view.color);
+  const mode = state.view.color || "";
+  const category = mode.startsWith("category:") && points.categories ? points.categories[mode.slice(9)] : null;
+  if (category) {
+    // An imported text column: coloured like labels, one legend entry per value.
+    return { mode: "label", codes: category.codes, legendTitle: mode.slice(9), nameOf: (code) => category.names[code] ?? String(code) };
+  }
   const stability = points.clustering && points.clustering.stability;
   if (coloring.mode !== "cluster" || !stability || !stability.per_cluster) return coloring;
   return {
@@ -183,6 +189,7 @@ function colorAvailable(mode) {
   if (mode === "cluster") return Boolean(points.cluster);
   if (mode.startsWith("value:")) return Boolean(points.values[mode.slice(6)]);
   return mode === "none";
+  if (mode.startsWith("category:")) return Boolean(points.categories && points.categories[mode.slice(9)]);
 }
 
 async function ensureAtlas() {
