@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.ray
 pytest.importorskip("ray", reason="the Ray backend's tests need Ray: pip install -e '.[ray]' (make install does)")
 from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient  # noqa: E402
 
@@ -104,7 +105,9 @@ def test_a_run_is_trained_projected_and_clustered_as_ray_jobs(server: LiveServer
     by_job = {details.metadata["latentmap_job"]: details for details in mine}
     assert set(by_job) == {job_id, *(a["job_id"] for a in analyses)}
     # The training job was placed on the (declared) GPU; without CUDA it trained on the CPU.
-    assert "CUDA_VISIBLE_DEVICES=0;" in ray_client.get_job_logs(by_job[job_id].submission_id)
+    assert f"(train, run {run_id}): CUDA_VISIBLE_DEVICES=0\n" in ray_client.get_job_logs(by_job[job_id].submission_id)
+    for analysis in analyses:  # analyses ask Ray for no GPU
+        assert "CUDA_VISIBLE_DEVICES=(unset)\n" in ray_client.get_job_logs(by_job[analysis["job_id"]].submission_id)
     config = json.loads((server.data_dir / "runs" / run_id / "config.json").read_text())
     assert config["device_resolved"] == "cpu"
 
@@ -140,16 +143,30 @@ def entrypoint_pid(job_id: str) -> int | None:
     return None
 
 
+def finished_run(server: LiveServer) -> str:
+    runs = [run["id"] for run in server.client.get("/api/runs").json() if run["status"] == "succeeded"]
+    assert runs, "the first test leaves a finished run"
+    return runs[-1]
+
+
+def start_long_projection(server: LiveServer, run_id: str) -> str:
+    """A t-SNE that runs for minutes unless stopped: a Ray job that needs no GPU and no torch."""
+    response = server.client.post(f"/api/runs/{run_id}/projections",
+                                  json={"method": "tsne", "params": {"n_iter": 10_000, "early_exaggeration_iter": 5_000}})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    wait_for(lambda: job_of(server, job_id)["status"] == "running" and entrypoint_pid(job_id), 60,
+             f"projection job {job_id} to run on Ray")
+    return job_id
+
+
 @pytest.mark.parametrize("how", ["killed", "stopped"])
 def test_a_ray_job_ended_from_outside_fails_the_job_with_rays_reason(server: LiveServer, ray_client: JobSubmissionClient,
                                                                     how: str) -> None:
-    _, job_id = start_training(server, epochs=LONG_TRAINING)
-    wait_epoch(server, job_id)
+    job_id = start_long_projection(server, finished_run(server))
     submission_id = ray_job_of(ray_client, job_id).submission_id
     if how == "killed":  # the job's process dies (as when the system runs out of memory)
-        pid = entrypoint_pid(job_id)
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        os.kill(entrypoint_pid(job_id) or 0, signal.SIGKILL)
     else:  # someone runs `ray job stop` (or the dashboard's Stop)
         ray_client.stop_job(submission_id)
     job = wait_job(server, job_id, timeout=60)
@@ -158,37 +175,35 @@ def test_a_ray_job_ended_from_outside_fails_the_job_with_rays_reason(server: Liv
         assert job["error"] == (f"Ray job {submission_id} failed (Job entrypoint command failed with exit code 137:"
                                 f" killed by SIGKILL (the system may have run out of memory))")
     else:
-        assert job["error"].startswith(f"Ray job {submission_id} was stopped outside latentmap"), job["error"]
+        assert job["error"].startswith(f"Ray job {submission_id} was stopped outside latentmap ("), job["error"]
+    projection = server.client.get(f"/api/runs/{job['run_id']}").json()["projections"]
+    assert [p["status"] for p in projection if p["id"] == job["target_id"]] == ["failed"]
 
 
 def test_a_restarted_server_reattaches_to_running_ray_jobs_and_interrupts_lost_ones(
         server: LiveServer, ray_client: JobSubmissionClient) -> None:
-    finished = [run for run in server.client.get("/api/runs").json() if run["status"] == "succeeded"]
-    assert finished, "the first test leaves a finished run"
-    _, job_id = start_training(server, epochs=LONG_TRAINING)
-    before = wait_epoch(server, job_id)["metrics"]["epoch"]
+    finished = finished_run(server)
+    points_before = server.client.get(f"/api/runs/{finished}/points").json()
+    _, training_id = start_training(server, epochs=LONG_TRAINING)
+    lost_id = start_long_projection(server, finished)  # beside the training: it needs no GPU
+    before = wait_epoch(server, training_id)["metrics"]["epoch"]
 
-    server.sigkill()  # the Ray job is not the server's child: it goes on
-    server.start()
-    assert ray_job_of(ray_client, job_id).status == JobStatus.RUNNING
-    later = wait_epoch(server, job_id, before + 2)  # still running, still reporting through the registry
-    assert later["status"] == "running"
-    assert server.client.post(f"/api/jobs/{job_id}/cancel").status_code == 202  # a cancel reaches it
-    assert wait_job(server, job_id, timeout=60)["status"] == "cancelled"
-
-    _, lost_id = start_training(server, epochs=LONG_TRAINING)
-    wait_epoch(server, lost_id)
-    server.sigkill()
+    server.sigkill()  # the Ray jobs are not the server's children: they go on
     lost = ray_job_of(ray_client, lost_id).submission_id
-    ray_client.stop_job(lost)  # while no server watches, the cluster loses the job altogether
+    ray_client.stop_job(lost)  # while no server watches, the cluster loses this one altogether
     wait_for(lambda: ray_client.get_job_status(lost).is_terminal(), 30, "the Ray job to stop")
     ray_client.delete_job(lost)
     server.start()
-    job = job_of(server, lost_id)
-    assert job["status"] == "interrupted" and job["error"] == "the process running this job stopped (server restart)"
-    for run in finished:  # finished runs are untouched
-        assert server.client.get(f"/api/runs/{run['id']}").json()["status"] == "succeeded"
-        assert server.client.get(f"/api/runs/{run['id']}/points").status_code == 200
+
+    lost_job = job_of(server, lost_id)
+    assert lost_job["status"] == "interrupted"
+    assert lost_job["error"] == "the process running this job stopped (server restart)"
+    assert ray_job_of(ray_client, training_id).status == JobStatus.RUNNING
+    wait_epoch(server, training_id, before + 2)  # re-attached: still running, still reporting through the registry
+    assert server.client.post(f"/api/jobs/{training_id}/cancel").status_code == 202  # and a cancel reaches it
+    assert wait_job(server, training_id, timeout=60)["status"] == "cancelled"
+    assert server.client.get(f"/api/runs/{finished}").json()["status"] == "succeeded"  # finished runs are intact
+    assert server.client.get(f"/api/runs/{finished}/points").json() == points_before
 
 
 def serve_error(**env: str) -> subprocess.CompletedProcess:
