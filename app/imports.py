@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pyarrow as pa
 
 from app.dataset_source import is_known
 from app.records import Job, new_id
@@ -61,6 +62,8 @@ def read_import(path: Path, options: ImportOptions) -> EmbeddingTable:
                                image_column=options.image_column, embedding_column=options.embedding_column)
     except InterchangeError as exc:
         raise ImportRefused(str(exc)) from None
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # a file that its reader could open but not decode
+        raise ImportRefused(f"{Path(path).name}: not a readable {options.format} file ({str(exc).splitlines()[0]})") from None
 
 
 def matched_dataset(table: EmbeddingTable, options: ImportOptions, registry: Registry, datasets_dir: Path | None,
@@ -140,6 +143,14 @@ def _write_run(run_dir: Path, table: EmbeddingTable, config: dict[str, Any]) -> 
         artifacts.write_npy(run_dir / artifacts.PROJECTIONS_DIR / projection_id / "coords.npy", table.coords)
     artifacts.write_json(run_dir / artifacts.CONFIG, config)
     return projection_id
+
+
+def forget_images(registry: Registry, run_id: str) -> None:
+    """Remove the images an import brought (dataset `import-<run id>`), when its run is deleted."""
+    record = registry.get_dataset(f"{IMAGES_PREFIX}{run_id}")
+    if record is not None:
+        registry.forget_dataset(record.name)
+        shutil.rmtree(record.path, ignore_errors=True)
 
 
 def write_metadata(path: Path, columns: dict[str, np.ndarray]) -> None:

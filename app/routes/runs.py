@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Response
 
-from app import catalog, tasks
+from app import catalog, imports, tasks
 from app.dataset_source import is_known
 from app.dependencies import (
     DatasetCacheDep,
@@ -63,4 +63,5 @@ def delete_run(run: RunDep, registry: RegistryDep) -> Response:
                                  f" cancel it first (POST /api/jobs/{active[0].id}/cancel)")
     registry.delete_run(run.id)
     shutil.rmtree(Path(run.run_dir), ignore_errors=True)
+    imports.forget_images(registry, run.id)  # an import's own images go with it
     return Response(status_code=204)

@@ -50,7 +50,7 @@ def read_columns(path: Path, delimiter: str, header: bool | None = None) -> pa.T
     try:
         table = pacsv.read_csv(path, read_options=read_options, parse_options=parse_options,
                                convert_options=convert_options)
-    except pa.ArrowInvalid as exc:
+    except pa.ArrowException as exc:
         message = str(exc).replace("CSV parse error: ", "")
         if "Expected" in message and "columns" in message:
             message = f"a ragged row: {message}"

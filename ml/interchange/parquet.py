@@ -35,7 +35,7 @@ def read_parquet(path: Path, embedding_column: str | None = None, labels_column:
     path = Path(path)
     try:
         columns = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise InterchangeError(f"{path.name}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     names = columns.column_names
     if columns.num_rows == 0:

@@ -224,3 +224,26 @@ def test_metadata_colours_and_search_finds_points(api: TestClient, imported: dic
     found = api.get(f"/api/runs/{run_id}/search", params={"q": "digit 7", "limit": 5}).json()
     assert found["total"] == int((LABELS == 7).sum()) and found["indices"] == list(np.flatnonzero(LABELS == 7)[:5])
     assert api.get(f"/api/runs/{run_id}/search", params={"q": ""}).status_code == 422
+
+
+def test_deleting_an_import_removes_its_images(api: TestClient, job_waiter) -> None:
+    answer = post(api, "small.parquet", digits_parquet())
+    assert answer.status_code == 202
+    assert job_waiter(api, answer.json()["job_id"])["status"] == "succeeded"
+    run = api.get(f"/api/runs/{answer.json()['run_id']}").json()
+    for row in run["clusterings"]:  # its queued k-means must end before the run can be deleted
+        job_waiter(api, row["job_id"])
+    folder = Path(api.app.state.registry.data_dir) / "datasets" / run["dataset"]
+    assert (folder / "images.npy").is_file()
+    assert api.delete(f"/api/runs/{run['id']}").status_code == 204
+    assert not folder.exists() and api.get(f"/api/datasets/{run['dataset']}").status_code == 404
+
+
+def test_random_bytes_are_refused_never_a_server_error(api: TestClient) -> None:
+    rng = np.random.default_rng(3)
+    for name in ("x.csv", "x.tsv", "x.parquet", "x.npy", "x.bin", "x.zip"):
+        for size in (1, 7, 300):
+            data = rng.integers(0, 256, size=size, dtype=np.uint8).tobytes()
+            for prefix in (b"", b"PAR1", b"\x93NUMPY", b"PK\x03\x04"):
+                answer = post(api, name, prefix + data)
+                assert 400 <= answer.status_code < 500, (name, prefix, answer.text)
