@@ -72,3 +72,14 @@ def atlas_png(dataset: ImageDataset, page: int, tile: int) -> bytes:
 def data_url(pixels: np.ndarray, size: int) -> str:
     """A PNG data: URL of one image scaled to `size` px."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(resized(pixels, size))).decode("ascii")
+
+
+def strip_png(images: np.ndarray, size: int) -> bytes:
+    """One PNG of images (uint8 M × H × W × C) side by side, left to right, each scaled to `size` px."""
+    tiles = [resized(pixels, size) for pixels in images]
+    strip = Image.new(tiles[0].mode, (sum(tile.width for tile in tiles), max(tile.height for tile in tiles)))
+    left = 0
+    for tile in tiles:
+        strip.paste(tile, (left, 0))
+        left += tile.width
+    return png_bytes(strip)

@@ -16,8 +16,8 @@ from app.errors import install_error_handlers
 from app.jobs import build_runner
 from app.openapi import document_answers
 from app.registry import Registry
-from app.routes import (augmentations, clusterings, datasets, exports, health, imports, jobs, maps, methods, pages,
-                        projections, runs, search, timeline)
+from app.routes import (augmentations, clusterings, datasets, decoder, exports, health, imports, jobs, maps, methods,
+                        pages, projections, runs, search, timeline)
 from app.security import install_security
 from app.settings import Settings, get_settings
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_security(app)
     for module in (health, methods, datasets, runs, imports, exports, jobs, projections, clusterings, maps, search,
-                   augmentations, timeline, pages):
+                   augmentations, timeline, decoder, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR, check_dir=False), name="static")
     document_answers(app)

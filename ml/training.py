@@ -15,6 +15,8 @@ import torch
 
 from ml import artifacts, snapshots, ssl_health
 from ml.datasets.base import ImageDataset
+from ml.analysis.decoding import RECONSTRUCTION_ERRORS
+from ml.decoder import reconstruction_errors
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
 from ml.models.sizing import is_small
@@ -286,6 +288,7 @@ def _finish(config: TrainConfig, method: Method, dataset: ImageDataset, images: 
     sample = _reconstructions(method, images, config.seed)
     if sample is not None:
         artifacts.write_npz(run_dir / artifacts.RECONSTRUCTIONS, **sample)
+        artifacts.write_npy(run_dir / RECONSTRUCTION_ERRORS, reconstruction_errors(method, images))
     artifacts.write_json(run_dir / artifacts.HISTORY, history)
     evaluation = _evaluate(embeddings, dataset, config.seed)
     if config.snapshots > 0:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app import images, run_files, run_metadata
+from app.decoder import reconstruction_errors
 from app.dependencies import DatasetCacheDep, RegistryDep, RunDep, trained_point
 from app.heavy import heavy
 from app.records import Analysis, Run
@@ -79,6 +80,9 @@ def points(run: RunDep, registry: RegistryDep, cache: DatasetCacheDep, request: 
     stability = run_files.cluster_stability(run_dir, clustering_row.id) if clustering_row is not None else None
     if stability is not None and len(stability) == len(xy):
         values["stability"] = run_files.b64(stability, "<f4")
+    errors = reconstruction_errors(run, lambda: cache.get(run.dataset).images)
+    if errors is not None and len(errors) == len(xy):
+        values["reconstruction_error"] = run_files.b64(errors, "<f4")
     if point_labels is not None:
         agreement = run_files.knn_agreement(run_dir)
         if agreement is not None and len(agreement) == len(xy):

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.model_worker import MODEL_WORKER
 from app.registry import Registry
 
 
@@ -26,6 +27,7 @@ def run(tmp_path_factory, run_trainer):
 def api(run, settings_factory):
     with TestClient(create_app(settings_factory(run.data_dir))) as client:
         yield client
+    MODEL_WORKER.close()  # the decoder's process, started by the decode tests
 
 
 def test_points_carry_neighbourhood_preservation(api: TestClient, run) -> None:
@@ -120,3 +122,90 @@ def test_timeline_of_a_run_without_snapshots_is_409_saying_how_to_get_them(api: 
     assert answer.status_code == 409 and "snapshots >= 2" in answer.json()["detail"]
     assert api.get("/api/runs/rnosnaps/timeline").status_code == 404
     assert api.post("/api/runs/rnope/timeline", json={"method": "tsne"}).status_code == 404
+
+
+def _png(response) -> np.ndarray:  # noqa: ANN001
+    from PIL import Image
+    import io
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+def _reconstruction(run_dir, index: int) -> np.ndarray:  # noqa: ANN001
+    """Point `index`'s reconstruction by the run's autoencoder (uint8 H × W), computed here with torch."""
+    import torch
+
+    from ml.datasets import load_dataset
+    from ml.decoder import load_autoencoder
+
+    image = load_dataset("digits").images[index : index + 1]
+    with torch.inference_mode():
+        batch = torch.from_numpy(image).permute(0, 3, 1, 2).float() / 255
+        rebuilt = load_autoencoder(run_dir).reconstruct(batch)
+    return (rebuilt.clamp(0, 1) * 255).round().to(torch.uint8)[0, 0].numpy()
+
+
+def test_decode_at_a_points_own_position_draws_its_reconstruction(api: TestClient, run) -> None:
+    coords = np.load(run.run_dir / "projections" / run.projection_id / "coords.npy")
+    index = 17
+    response = api.get(f"/api/runs/{run.run_id}/decode", params={
+        "projection": run.projection_id, "x": float(coords[index, 0]), "y": float(coords[index, 1]), "size": 8})
+    drawn = _png(response)
+    assert response.headers["x-latentmap-estimate"] == "idw k=8 power=2"
+    assert drawn.shape == (8, 8)
+    assert np.abs(drawn.astype(int) - _reconstruction(run.run_dir, index).astype(int)).max() <= 1
+    # Between points the estimate blends the nearest codes: still a drawing of the digits' size.
+    middle = coords[:, :2].mean(axis=0)
+    between = _png(api.get(f"/api/runs/{run.run_id}/decode", params={
+        "projection": run.projection_id, "x": float(middle[0]), "y": float(middle[1])}))
+    assert between.shape == (96, 96)
+
+
+def test_interpolate_is_a_strip_from_a_to_b(api: TestClient, run) -> None:
+    strip = _png(api.get(f"/api/runs/{run.run_id}/interpolate", params={"a": 3, "b": 40, "steps": 5, "size": 8}))
+    assert strip.shape == (8, 40)
+    for position, index in ((0, 3), (4, 40)):
+        tile = strip[:, position * 8 : (position + 1) * 8]
+        assert np.abs(tile.astype(int) - _reconstruction(run.run_dir, index).astype(int)).max() <= 1
+
+
+def test_points_carry_reconstruction_errors_and_compute_them_for_older_runs(api: TestClient, run) -> None:
+    url = f"/api/runs/{run.run_id}/points?projection={run.projection_id}"
+    stored_path = run.run_dir / "reconstruction_errors.npy"
+    errors = decode(api.get(url).json()["values"]["reconstruction_error"], "<f4")
+    assert errors.shape == (1797,) and np.array_equal(errors, np.load(stored_path)) and errors.min() > 0
+    stored_path.unlink()  # as for a run trained before training wrote them
+    assert "reconstruction_error" not in api.get(url).json()["values"]  # asked for, in the model process
+    from conftest import wait_until
+
+    wait_until(stored_path.exists, 120, "the model process to write reconstruction_errors.npy")
+    again = decode(api.get(url).json()["values"]["reconstruction_error"], "<f4")
+    assert np.allclose(again, errors, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("path", "status", "words"), [
+    ("decode?projection={p}&x=1e9&y=0", 422, "x=1000000000.0 is outside the map"),
+    ("decode?projection={p}&x=0&y=nan", 422, "y=nan"),
+    ("decode?projection=pnope&x=0&y=0", 404, "no projection 'pnope'"),
+    ("decode?x=0&y=0", 422, "projection"),
+    ("interpolate?a=0&b=1797", 404, "b: run"),
+    ("interpolate?a=-1&b=3", 404, "a: run"),
+    ("interpolate?a=0&b=3&steps=1", 422, "steps"),
+    ("interpolate?a=0&b=3&steps=33", 422, "steps"),
+])
+def test_decoder_refusals(api: TestClient, run, path: str, status: int, words: str) -> None:
+    response = api.get(f"/api/runs/{run.run_id}/" + path.format(p=run.projection_id))
+    assert response.status_code == status
+    assert words in str(response.json()["detail"])
+
+
+def test_decoding_a_run_without_a_decoder_is_409(api: TestClient, run) -> None:
+    registry = Registry(run.data_dir / "latentmap.sqlite3")
+    registry.create_run("rsimclr", "digits", "simclr", {"seed": 0}, run.data_dir / "runs" / "rsimclr")
+    registry.update_run("rsimclr", status="succeeded")
+    for path in ("decode?projection=p&x=0&y=0", "interpolate?a=0&b=1"):
+        response = api.get(f"/api/runs/rsimclr/{path}")
+        assert response.status_code == 409 and "has no decoder" in response.json()["detail"]
+    assert api.get("/api/runs/rnope/interpolate?a=0&b=1").status_code == 404
