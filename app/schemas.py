@@ -172,6 +172,11 @@ class StabilityCreate(BaseModel):
 
 
 # ----- maps -----------------------------------------------------------------------------------
+class Category(BaseModel):
+    codes: str = Field(description="base64 of little-endian int32, n values: index into names")
+    names: list[str]
+
+
 class Points(BaseModel):
     run_id: str
     dataset: str
@@ -179,23 +184,11 @@ class Points(BaseModel):
     projection: AnalysisOut | None
     clustering: AnalysisOut | None
     x: str = Field(description="base64 of little-endian float32, n values")
-class Category(BaseModel):
-    codes: str = Field(description="base64 of little-endian int32, n values: index into names")
-    names: list[str]
-
-
     y: str = Field(description="base64 of little-endian float32, n values")
     label: str | None = Field(description="base64 of little-endian int16, or null when unlabelled")
     cluster: str | None = Field(description="base64 of little-endian int32 (-1 = noise), or null")
     class_names: list[str] | None
     values: dict[str, str] = Field(description="name → base64 little-endian float32 per-point values")
-
-
-class Neighbor(BaseModel):
-    index: int
-    distance: float
-    label: int | None = None
-    cluster: int | None = None
     categories: dict[str, Category] = Field(default_factory=dict,
                                               description="imported text columns to colour and filter by")
 
@@ -204,6 +197,13 @@ class SearchResult(BaseModel):
     query: str
     total: int = Field(description="how many points match")
     indices: list[int] = Field(description="the matching points, ascending, at most `limit`")
+
+
+class Neighbor(BaseModel):
+    index: int
+    distance: float
+    label: int | None = None
+    cluster: int | None = None
 
 
 class Neighbors(BaseModel):
