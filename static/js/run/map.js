@@ -158,13 +158,13 @@ export async function recolorMap() {
 
 /** The view's colouring; a clustering with a stability check names each cluster's stability in the legend. */
 export function viewColoring(points) {
-  const coloring = coloringFor(points, state.view.color);
   const mode = state.view.color || "";
   const category = mode.startsWith("category:") && points.categories ? points.categories[mode.slice(9)] : null;
   if (category) {
     // An imported text column: coloured like labels, one legend entry per value.
     return { mode: "label", codes: category.codes, legendTitle: mode.slice(9), nameOf: (code) => category.names[code] ?? String(code) };
   }
+  const coloring = coloringFor(points, state.view.color);
   const stability = points.clustering && points.clustering.stability;
   if (coloring.mode !== "cluster" || !stability || !stability.per_cluster) return coloring;
   return {
@@ -188,8 +188,8 @@ function colorAvailable(mode) {
   if (mode === "label") return Boolean(points.label);
   if (mode === "cluster") return Boolean(points.cluster);
   if (mode.startsWith("value:")) return Boolean(points.values[mode.slice(6)]);
-  return mode === "none";
   if (mode.startsWith("category:")) return Boolean(points.categories && points.categories[mode.slice(9)]);
+  return mode === "none";
 }
 
 async function ensureAtlas() {
