@@ -11,7 +11,7 @@ from typing import Any
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
-JOB_KINDS = ("train", "project", "cluster", "stability", "timeline", "import")
+JOB_KINDS = ("train", "project", "cluster", "stability", "timeline", "import", "knn")
 # Jobs that make a run (the run row follows their status); the others make something of a run.
 RUN_JOB_KINDS = ("train", "import")
 

@@ -143,6 +143,13 @@ def import_run(context: JobContext) -> dict[str, Any]:
     return import_embeddings(context)
 
 
+def knn_graph(context: JobContext) -> dict[str, Any]:
+    """The run's kNN graph, then the scores of the maps made without it (app.import_job; params: seed)."""
+    from app.import_job import complete_graph
+
+    return complete_graph(context)
+
+
 def timeline(context: JobContext) -> dict[str, Any]:
     """Project a run's epoch snapshots into aligned frames (params: method, seed) as timelines/<job id>.npz."""
     from ml.analysis.timeline import run_timeline
@@ -154,7 +161,7 @@ def timeline(context: JobContext) -> dict[str, Any]:
 
 TASKS: dict[str, Callable[[JobContext], dict[str, Any]]] = {"train": train, "project": project, "cluster": cluster,
                                                            "stability": stability, "import": import_run,
-                                                           "timeline": timeline}
+                                                           "timeline": timeline, "knn": knn_graph}
 
 
 def run_job(context: JobContext) -> Job:

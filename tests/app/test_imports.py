@@ -18,6 +18,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from app.main import create_app
+from conftest import wait_until
 from ml.interchange import read_embeddings
 
 N = 300
@@ -73,7 +74,9 @@ def imported(api: TestClient, job_waiter) -> dict[str, Any]:
     for row in api.get(f"/api/runs/{run_id}").json()["projections"] + api.get(f"/api/runs/{run_id}").json()["clusterings"]:
         if row["job_id"]:
             assert job_waiter(api, row["job_id"], timeout=120)["status"] == "succeeded"
-    return api.get(f"/api/runs/{run_id}").json()
+    # The map is there as soon as the import job ends; its trustworthiness follows from the knn job.
+    return wait_until(lambda: (run := api.get(f"/api/runs/{run_id}").json())["projections"][0]["metrics"]
+                      .get("trustworthiness") is not None and run, 120, "the imported map's trustworthiness")
 
 
 def test_an_import_is_a_run_with_its_map_scores_and_images(api: TestClient, imported: dict[str, Any]) -> None:
@@ -231,11 +234,10 @@ def test_deleting_an_import_removes_its_images(api: TestClient, job_waiter) -> N
     assert answer.status_code == 202
     assert job_waiter(api, answer.json()["job_id"])["status"] == "succeeded"
     run = api.get(f"/api/runs/{answer.json()['run_id']}").json()
-    for row in run["clusterings"]:  # its queued k-means must end before the run can be deleted
-        job_waiter(api, row["job_id"])
     folder = Path(api.app.state.registry.data_dir) / "datasets" / run["dataset"]
     assert (folder / "images.npy").is_file()
-    assert api.delete(f"/api/runs/{run['id']}").status_code == 204
+    # Its queued jobs (kNN graph, k-means) must end before the run can be deleted (409 until then).
+    wait_until(lambda: api.delete(f"/api/runs/{run['id']}").status_code == 204, 120, "the run to be deletable")
     assert not folder.exists() and api.get(f"/api/datasets/{run['dataset']}").status_code == 404
 
 
