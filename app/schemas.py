@@ -61,7 +61,7 @@ class DatasetUploaded(BaseModel):
 # ----- jobs -----------------------------------------------------------------------------------
 class JobOut(BaseModel):
     id: str
-    kind: Literal["train", "project", "cluster", "stability", "timeline", "import"]
+    kind: Literal["train", "project", "cluster", "stability", "timeline", "import", "knn"]
     run_id: str
     target_id: str | None
     status: JobStatus
