@@ -183,6 +183,10 @@ def _read_cache(run_dir: Path) -> KnnGraph | None:
 _lock = threading.Lock()
 
 
+# Above this many points, a request never computes the whole kNN graph (see neighbors_of).
+LAZY_GRAPH_MAX_POINTS = 200_000
+
+
 @lru_cache(maxsize=8)
 def _cached_graph(run_dir: str, knn_mtime_ns: int, embedding_fingerprint: tuple[int, int]) -> KnnGraph:
     return load_or_compute_knn(Path(run_dir))
@@ -197,20 +201,25 @@ def neighbors_of(run_dir: Path, i: int, k: int = 10) -> tuple[np.ndarray, np.nda
     """Indices (int64, k) and Euclidean distances (float32, k) of point `i`'s nearest neighbours.
 
     Served from the cached graph when k ≤ its width; wider requests are answered exactly from the
-    embedding. Raises IndexError for a point outside the embedding and ValueError for k < 1.
+    embedding, and so is every request on an embedding of more than LAZY_GRAPH_MAX_POINTS rows
+    that has no graph yet (a large import: the whole graph would take minutes inside a request).
+    Raises IndexError for a point outside the embedding and ValueError for k < 1.
     """
     run_dir = Path(run_dir).resolve()
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     knn_path = run_dir / KNN_FILE
     fingerprint = tuple(int(v) for v in _fingerprint(run_dir))
-    with _lock:
-        knn_mtime = knn_path.stat().st_mtime_ns if knn_path.exists() else 0
-        graph = _cached_graph(str(run_dir), knn_mtime, fingerprint)
-    if not 0 <= i < graph.n:
-        raise IndexError(f"point {i} is outside the embedding (0..{graph.n - 1})")
-    k = min(k, graph.n - 1)
-    if k <= graph.k:
+    n = int(np.load(run_dir / artifacts.EMBEDDINGS, mmap_mode="r").shape[0])
+    graph = None
+    if knn_path.exists() or n <= LAZY_GRAPH_MAX_POINTS:
+        with _lock:
+            knn_mtime = knn_path.stat().st_mtime_ns if knn_path.exists() else 0
+            graph = _cached_graph(str(run_dir), knn_mtime, fingerprint)
+    if not 0 <= i < n:
+        raise IndexError(f"point {i} is outside the embedding (0..{n - 1})")
+    k = min(k, n - 1)
+    if graph is not None and k <= graph.k:
         return graph.indices[i, :k].copy(), graph.distances[i, :k].copy()
     embedding = _cached_embedding(str(run_dir), fingerprint)
     distances = np.linalg.norm(embedding - embedding[i], axis=1)
