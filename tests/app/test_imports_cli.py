@@ -85,3 +85,36 @@ def test_export_refusals(tmp_path: Path, csv_file: Path, capsys: pytest.CaptureF
     assert main(["export", run_id, "--format", "projector", str(tmp_path / "full"), *data]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_an_import_on_a_dataset_compares_with_a_trained_run_and_trained_runs_export(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], run_trainer, settings_factory) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    trained = run_trainer(tmp_path / "data")  # digits AE, 1 epoch, PCA map and k-means (k = 10)
+    data = ["--data-dir", str(tmp_path / "data")]
+    np.save(tmp_path / "pixels.npy", DIGITS.data.astype(np.float32))
+    assert main(["import", str(tmp_path / "pixels.npy"), "--dataset", "digits", "--json", *data]) == 0
+    imported = last_json(capsys.readouterr().out)
+    assert imported["has_labels"] and imported["has_images"] and imported["dataset"] == "digits"
+    assert main(["project", imported["run_id"], "--method", "pca", "--json", *data]) == 0
+    assert main(["cluster", imported["run_id"], "--method", "kmeans", "--param", "n_clusters=10", "--json", *data]) == 0
+    clustering = last_json(capsys.readouterr().out)["clustering_id"]
+    with TestClient(create_app(settings_factory(tmp_path / "data"))) as client:
+        answer = client.get(f"/api/runs/{imported['run_id']}/compare",
+                            params={"a": clustering, "b": trained.clustering_id})
+        assert answer.status_code == 200, answer.text
+        comparison = answer.json()
+        assert len(comparison["contingency"]) == 10 and 0.0 < comparison["ari"] <= 1.0
+        assert comparison["vs_labels"]["a"]["ari"] > 0.3  # pixels cluster digits well enough
+
+    # A trained run exports too: its embedding, the dataset's class names and images, its analyses.
+    assert main(["export", trained.run_id, "--format", "parquet", str(tmp_path / "trained.parquet"), *data]) == 0
+    back = read_embeddings(tmp_path / "trained.parquet")
+    assert np.array_equal(back.embedding, np.load(trained.run_dir / "embeddings.npy"))
+    assert back.class_names == [str(digit) for digit in range(10)] and np.array_equal(back.labels, DIGITS.target)
+    assert back.images.shape == (1797, 8, 8, 1)
+    assert f"clustering.{trained.clustering_id}" in back.metadata and np.allclose(
+        back.coords, np.load(trained.run_dir / "projections" / trained.projection_id / "coords.npy")[:, :2])
