@@ -30,7 +30,7 @@ export function populateDatasets(datasets) {
 }
 
 function field(form, name) {
-  return form.querySelector(`[data-field="${name}"]`);
+  return form.querySelector(`[data-field="import_${name}"]`);
 }
 
 function formError(message) {

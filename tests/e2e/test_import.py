@@ -39,9 +39,9 @@ def test_import_through_the_page_draws_the_map(server, page, tmp_path: Path) -> 
     bad.write_text("a,b\n1,2\n3\n")
     page.set_input_files("#import-file", str(bad))
     page.click("#import-submit")
-    error = page.locator('#import-form [data-field="file"] .field-error')
+    error = page.locator('#import-form [data-field="import_file"] .field-error')
     error.wait_for(state="visible")
-    page.wait_for_function("document.querySelector('#import-form [data-field=\"file\"] .field-error').textContent.includes('ragged row')")
+    page.wait_for_function("document.querySelector('#import-form [data-field=\"import_file\"] .field-error').textContent.includes('ragged row')")
     screenshot(page, "home-import-refused")
     assert server.get("/api/runs") == runs_before
 

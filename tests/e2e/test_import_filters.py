@@ -41,6 +41,7 @@ def test_colour_filter_and_search_by_metadata(server, page) -> None:
     assert page.locator("#color-select").input_value() == "category:parity"
     legend = page.evaluate("Array.from(document.querySelectorAll('#map .legendtext')).map((node) => node.textContent)")
     assert legend == [f"even · {N - odd}", f"odd · {odd}"]
+    page.click("#filter-toggle")  # the bar opens from the toolbar
     assert page.locator("#filter-count").inner_text() == f"{N} points"
 
     page.select_option("#filter-add", "category:parity")

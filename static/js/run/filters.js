@@ -14,6 +14,7 @@ import { runPath, state } from "./context.js";
 const filters = new Map(); // column key → {kind: "set", codes: Set} | {kind: "range", low, high} | {kind: "points", mask, text}
 let mask = null; // Uint8Array(n): 1 = passes every filter; null = no filter
 let search = null; // {query, indices: Int32Array, total}
+let filteredOnMap = false; // whether the map shows filtered coordinates (else the payload's own)
 
 /** Every column the points can be filtered by: {key, name, kind: "set" | "range", codes|values, nameOf}. */
 export function filterColumns(points) {
@@ -77,18 +78,20 @@ async function apply() {
   const masks = computeMasks(points.n);
   mask = masks.combined;
   renderChips(masks);
-  let x = points.x;
-  let y = points.y;
   if (mask) {
-    x = Float32Array.from(points.x);
-    y = Float32Array.from(points.y);
+    const x = Float32Array.from(points.x);
+    const y = Float32Array.from(points.y);
     for (let i = 0; i < points.n; i += 1) if (!mask[i]) x[i] = y[i] = NaN;
+    await map.view.moveTo(x, y);
+  } else if (filteredOnMap || map.view.points !== points) {
+    await map.view.moveTo(points.x, points.y); // back to every point (a payload drawn as it is needs nothing)
   }
-  await map.view.moveTo(x, y);
+  filteredOnMap = Boolean(mask);
   if (map.selection && map.selection.indices) map.selection.set(keptIndices(map.selection.indices), points);
   renderSummary();
   const bar = $("#filter-bar");
   bar.dataset.shown = String(mask ? mask.reduce((sum, value) => sum + value, 0) : points.n);
+  $("#filter-toggle").textContent = filters.size ? `Filter / find (${filters.size})` : "Filter / find";
   document.dispatchEvent(new CustomEvent("latentmap:filter"));
 }
 
@@ -269,8 +272,12 @@ export function bindFilters() {
     }
   });
   $("#search-filter").addEventListener("click", searchToFilter);
+  $("#filter-toggle").addEventListener("click", () => {
+    bar.hidden = !bar.hidden;
+    $("#filter-toggle").setAttribute("aria-expanded", String(!bar.hidden));
+    if (!bar.hidden) $("#point-search").focus();
+  });
   document.addEventListener("latentmap:points", () => {
-    bar.hidden = false;
     // A new payload (another projection or clustering): drop filters on columns it no longer has.
     for (const key of [...filters.keys()]) if (!key.startsWith("search:") && !columnOf(key)) filters.delete(key);
     renderAddPicker();
