@@ -126,6 +126,12 @@ def run_trainer() -> Callable[..., TinyRun]:
 
 
 @pytest.fixture(scope="session")
+def waiter() -> Callable[..., Any]:
+    """`waiter(predicate, timeout, what)` → predicate's first truthy value (see wait_until)."""
+    return wait_until
+
+
+@pytest.fixture(scope="session")
 def job_waiter() -> Callable[..., dict[str, Any]]:
     """`job_waiter(client, job_id, timeout=120, statuses=(...))` → the job once it has one of `statuses`."""
     return wait_for_job

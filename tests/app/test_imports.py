@@ -18,7 +18,6 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from app.main import create_app
-from conftest import wait_until
 from ml.interchange import read_embeddings
 
 N = 300
@@ -65,7 +64,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, settings_factory):
 
 
 @pytest.fixture(scope="module")
-def imported(api: TestClient, job_waiter) -> dict[str, Any]:
+def imported(api: TestClient, job_waiter, waiter) -> dict[str, Any]:
     answer = post(api, "digits.parquet", digits_parquet(), name="digits features")
     assert answer.status_code == 202, answer.text
     job = job_waiter(api, answer.json()["job_id"], timeout=120)
@@ -75,7 +74,7 @@ def imported(api: TestClient, job_waiter) -> dict[str, Any]:
         if row["job_id"]:
             assert job_waiter(api, row["job_id"], timeout=120)["status"] == "succeeded"
     # The map is there as soon as the import job ends; its trustworthiness follows from the knn job.
-    return wait_until(lambda: (run := api.get(f"/api/runs/{run_id}").json())["projections"][0]["metrics"]
+    return waiter(lambda: (run := api.get(f"/api/runs/{run_id}").json())["projections"][0]["metrics"]
                       .get("trustworthiness") is not None and run, 120, "the imported map's trustworthiness")
 
 
@@ -229,7 +228,7 @@ def test_metadata_colours_and_search_finds_points(api: TestClient, imported: dic
     assert api.get(f"/api/runs/{run_id}/search", params={"q": ""}).status_code == 422
 
 
-def test_deleting_an_import_removes_its_images(api: TestClient, job_waiter) -> None:
+def test_deleting_an_import_removes_its_images(api: TestClient, job_waiter, waiter) -> None:
     answer = post(api, "small.parquet", digits_parquet())
     assert answer.status_code == 202
     assert job_waiter(api, answer.json()["job_id"])["status"] == "succeeded"
@@ -237,7 +236,7 @@ def test_deleting_an_import_removes_its_images(api: TestClient, job_waiter) -> N
     folder = Path(api.app.state.registry.data_dir) / "datasets" / run["dataset"]
     assert (folder / "images.npy").is_file()
     # Its queued jobs (kNN graph, k-means) must end before the run can be deleted (409 until then).
-    wait_until(lambda: api.delete(f"/api/runs/{run['id']}").status_code == 204, 120, "the run to be deletable")
+    waiter(lambda: api.delete(f"/api/runs/{run['id']}").status_code == 204, 120, "the run to be deletable")
     assert not folder.exists() and api.get(f"/api/datasets/{run['dataset']}").status_code == 404
 
 
