@@ -14,6 +14,12 @@ class Message(BaseModel):
     detail: str
 
 
+class ClusterHealth(BaseModel):
+    address: str = Field(description="LATENTMAP_RAY_ADDRESS, the Ray job server.")
+    reachable: bool = Field(description="Whether it answered the runner's last call (every 0.5 s).")
+    error: str | None = Field(default=None, description="Why not; queued jobs wait in the registry meanwhile.")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
@@ -23,6 +29,7 @@ class Health(BaseModel):
     workers_ready: int
     warm_up: Literal["off", "running", "done", "failed"] = Field(
         description="The low-priority process compiling UMAP's code into the disk cache (never inside a worker).")
+    cluster: ClusterHealth | None = Field(default=None, description="With LATENTMAP_BACKEND=ray: the Ray cluster.")
 
 
 # ----- datasets -------------------------------------------------------------------------------

@@ -65,10 +65,20 @@ def ray_reason(details: JobDetails) -> str:
     """Ray's word on how a job ended, in one line: its message without the log tail it announces,
     and the signal that ended the process (a shell's exit code 128 + N is signal N)."""
     reason = _one_line(details.message or f"status {details.status}").split(", last available logs")[0]
-    code = details.driver_exit_code
+    code = getattr(details, "driver_exit_code", None)  # reported since Ray 2.4x
     if code is not None and code > 128:
         reason += f": {exit_reason(128 - code)}"
     return reason
+
+
+def _details_or_none(client: JobSubmissionClient, submission_id: str) -> JobDetails | None:
+    """The Ray job's details; None when the job server does not know it (an unreachable one raises)."""
+    try:
+        return client.get_job_info(submission_id)
+    except RuntimeError as exc:
+        if "status code 404" in str(exc):
+            return None
+        raise
 
 
 @dataclass
@@ -208,7 +218,11 @@ class RayJobRunner(JobRunner):
     def _follow(self, client: JobSubmissionClient) -> None:
         now_overdue = {job.id for job in self.registry.list_jobs(statuses=("running",)) if self._cancel_overdue(job)}
         for job_id, tracked in list(self._active.items()):
-            details = client.get_job_info(tracked.submission_id)
+            details = _details_or_none(client, tracked.submission_id)
+            if details is None:  # deleted, or the head restarted and lost its jobs
+                del self._active[job_id]
+                self.registry.finish_job(job_id, "interrupted", f"Ray job {tracked.submission_id} is gone from the cluster")
+                continue
             tracked.status = details.status
             if details.status.is_terminal():
                 self._record_end(job_id, tracked, details)
