@@ -5,7 +5,7 @@ OpenAPI links, which answer's ids feed which request.
 A client, or a stateful fuzzer (schemathesis), follows them from one answer into the next
 request: POST /api/runs and GET /api/runs (the newest run) → the run's detail and its job;
 GET /api/runs/{run_id} → everything scoped to the run: points, neighbours, reconstructions,
-augmentations, analyses, comparison of its clustering, delete.
+augmentations, analyses, comparison and stability of its clustering, timeline, decoder, delete.
 Without them a fuzzer only ever guesses ids and every run-scoped operation answers 404.
 
 Each link names its target by (method, path) here and is resolved to FastAPI's operationId when
@@ -35,6 +35,9 @@ def _run_links(run_id: str) -> list[Link]:
         ("NeighborsOfFirstPoint", ("get", "/api/runs/{run_id}/neighbors/{index}"), {**run, "index": 0}),
         ("Reconstructions", ("get", "/api/runs/{run_id}/reconstructions"), run),
         ("AugmentationsOfFirstPoint", ("get", "/api/runs/{run_id}/points/{index}/augmentations"), {**run, "index": 0}),
+        ("Timeline", ("get", "/api/runs/{run_id}/timeline"), run),
+        ("CreateTimeline", ("post", "/api/runs/{run_id}/timeline"), run),
+        ("InterpolateFirstPoints", ("get", "/api/runs/{run_id}/interpolate"), {**run, "a": 0, "b": 1}),
     ]
 
 
@@ -67,8 +70,13 @@ def _analysis_links(run_id: str, projection_id: str | None, clustering_id: str |
     if projection_id:
         links.append(("PointsOfProjection", ("get", "/api/runs/{run_id}/points"),
                       {"run_id": run_id, "projection": projection_id}))
+    if projection_id:
+        links.append(("DecodeMapCentre", ("get", "/api/runs/{run_id}/decode"),
+                      {"run_id": run_id, "projection": projection_id, "x": 0, "y": 0}))
     if clustering_id:
         links += [
+            ("ClusteringStability", ("post", "/api/runs/{run_id}/clusterings/{clustering_id}/stability"),
+             {"run_id": run_id, "clustering_id": clustering_id}),
             ("PointsWithClustering", ("get", "/api/runs/{run_id}/points"), {"run_id": run_id, "clustering": clustering_id}),
             ("CompareClusteringWithItself", ("get", "/api/runs/{run_id}/compare"),
              {"run_id": run_id, "a": clustering_id, "b": clustering_id}),
@@ -95,6 +103,10 @@ LINKS: dict[tuple[str, str, str], list[Link]] = {
     ("post", "/api/runs/{run_id}/projections", "202"): (
         _analysis_links(REQUEST_RUN, f"{BODY}/projection_id", None) + _job_links(f"{BODY}/job_id")),
     ("post", "/api/runs/{run_id}/clusterings", "202"): (
+        _analysis_links(REQUEST_RUN, None, f"{BODY}/clustering_id") + _job_links(f"{BODY}/job_id")),
+    ("post", "/api/runs/{run_id}/timeline", "202"): (
+        [link for link in _run_links(REQUEST_RUN) if link[0] == "Timeline"] + _job_links(f"{BODY}/job_id")),
+    ("post", "/api/runs/{run_id}/clusterings/{clustering_id}/stability", "202"): (
         _analysis_links(REQUEST_RUN, None, f"{BODY}/clustering_id") + _job_links(f"{BODY}/job_id")),
     ("get", "/api/datasets", "200"): _dataset_links(f"{BODY}/0/name"),
     ("post", "/api/datasets", "201"): _dataset_links(f"{BODY}/name"),

@@ -53,7 +53,7 @@ _turn = itertools.count()
 def _seed(run_trainer) -> None:  # noqa: ANN001 - the session fixture from tests/conftest.py
     from app.registry import Registry
 
-    ae = run_trainer(DATA_DIR, method="ae", epochs=1)
+    ae = run_trainer(DATA_DIR, method="ae", epochs=2)  # two epoch snapshots: a timeline can be asked for
     simclr = run_trainer(DATA_DIR, method="simclr", epochs=1, analyses=False)
     interrupted = run_trainer(DATA_DIR, method="ae", epochs=1, analyses=False, seed=2)
     spare = run_trainer(DATA_DIR, method="ae", epochs=1, analyses=False, seed=3)
@@ -116,6 +116,14 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     ("POST", "/api/runs/{run_id}/projections"): lambda: {"method": "pca", "params": {}},
     ("POST", "/api/runs/{run_id}/clusterings"): lambda: {"method": "kmeans", "params": {"n_clusters": 3}, "on": "embedding"},
     ("POST", "/api/datasets"): lambda: {"file": _zip_of_one_class(), "name": f"fuzz{next(_turn)}"},
+    ("POST", "/api/runs/{run_id}/timeline"): lambda: {"method": "tsne"},
+    ("POST", "/api/runs/{run_id}/clusterings/{clustering_id}/stability"): lambda: {"repeats": 2},
+}
+# Queries that the operation answers with 2xx on the seeded autoencoder run (PCA maps are centred on 0).
+VALID_QUERIES: dict[str, Callable[[], dict[str, Any]]] = {
+    "/api/runs/{run_id}/compare": lambda: {"a": SEEDS["clustering"], "b": SEEDS["clustering"]},
+    "/api/runs/{run_id}/decode": lambda: {"projection": SEEDS["projection"], "x": 0, "y": 0},
+    "/api/runs/{run_id}/interpolate": lambda: {"a": 0, "b": 1},
 }
 
 
@@ -139,6 +147,11 @@ def _aim(case: schemathesis.Case) -> None:
         parameters["name"] = "digits"
     if "index" in parameters:
         parameters["index"] = 3
+    if "clustering_id" in parameters:
+        parameters["clustering_id"] = SEEDS["clustering"]
+    if path in VALID_QUERIES:
+        case.query = {**(case.query or {}), **VALID_QUERIES[path]()}
+        return
     for name, seed in (("projection", "projection"), ("clustering", "clustering"), ("a", "clustering"), ("b", "clustering")):
         if case.query and name in case.query:
             case.query[name] = SEEDS[seed]
@@ -189,7 +202,9 @@ def _valid_request(client: TestClient, label: str) -> tuple[str, str, dict[str, 
     if label == "POST /api/datasets":
         body = VALID_BODIES["POST", "/api/datasets"]()
         return "POST", "/api/datasets", {"files": {"file": ("images.zip", body["file"])}, "data": {"name": body["name"]}}
-    path = label.split(" ", 1)[1].format(run_id=run, job_id=SEEDS["job"], name="digits", index=3)
+    if label == "GET /api/runs/{run_id}/timeline":  # answers 404 until a timeline was asked for
+        client.post(f"/api/runs/{run}/timeline", json=VALID_BODIES["POST", "/api/runs/{run_id}/timeline"]())
+    path = label.split(" ", 1)[1].format(run_id=run, job_id=SEEDS["job"], name="digits", index=3, clustering_id=clustering)
     method = label.split(" ", 1)[0]
     if method == "DELETE":
         path = f"/api/runs/{SEEDS['spare']}"
@@ -197,7 +212,7 @@ def _valid_request(client: TestClient, label: str) -> tuple[str, str, dict[str, 
         path = f"/api/jobs/{SEEDS['interrupted_job']}/resume"
     if label.endswith("/augmentations"):
         path = path.replace(run, SEEDS["simclr"])
-    query = {"a": clustering, "b": clustering} if label.endswith("/compare") else {}
+    query = VALID_QUERIES[label.split(" ", 1)[1]]() if label.split(" ", 1)[1] in VALID_QUERIES else {}
     body = VALID_BODIES.get((method, label.split(" ", 1)[1]))
     return method, path, {"params": query, **({"json": body()} if body else {})}
 
