@@ -35,10 +35,11 @@ class RayHead:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @classmethod
-    def start(cls, num_cpus: int = 2, num_gpus: int = 1, timeout: float = 120.0) -> "RayHead":
+    def start(cls, num_cpus: int = 2, num_gpus: int = 1, timeout: float = 120.0,
+              dashboard_port: int | None = None) -> "RayHead":
         # Short: Ray's socket paths live under it and a Unix socket path has at most 107 bytes.
         temp_dir = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-        head = cls(temp_dir, free_port(), free_port())
+        head = cls(temp_dir, free_port(), dashboard_port or free_port())
         command = [str(BIN / "ray"), "start", "--head", "--num-cpus", str(num_cpus), "--num-gpus", str(num_gpus),
                    "--include-dashboard", "true", "--node-ip-address", "127.0.0.1", "--port", str(head.gcs_port),
                    "--dashboard-host", "127.0.0.1", "--dashboard-port", str(head.dashboard_port),

@@ -220,3 +220,24 @@ def test_serve_refuses_an_unknown_backend_and_an_unreachable_cluster_in_one_line
     assert unreachable.returncode == 2 and unreachable.stderr.count("\n") == 1
     assert unreachable.stderr.startswith("latentmap serve: error: the Ray cluster at LATENTMAP_RAY_ADDRESS=http://127.0.0.1:9"
                                          " does not answer (")
+
+
+def test_while_the_cluster_is_down_a_new_run_waits_queued_and_runs_once_it_answers(server: LiveServer,
+                                                                                  head: RayHead) -> None:
+    """Last: it stops the module's head (the next head answers at the same job server address)."""
+    head.stop()
+    health = wait_for(lambda: not (h := server.client.get("/api/health").json())["cluster"]["reachable"] and h, 30,
+                      "the health check to see the cluster gone")
+    assert health["cluster"]["error"].startswith(f"the Ray cluster at {head.address} does not answer")
+    assert health["workers_ready"] == 0
+    response = server.client.post("/api/runs", json={"dataset": "digits", "method": "ae", "epochs": 2, "seed": 3})
+    assert response.status_code == 202, response.text
+    assert job_of(server, response.json()["job_id"])["status"] == "queued"
+
+    again = RayHead.start(num_cpus=2, num_gpus=1, dashboard_port=head.dashboard_port)
+    try:
+        run = wait_run_complete(server, response.json()["run_id"])
+        assert run["status"] == "succeeded"
+        assert server.client.get("/api/health").json()["cluster"]["reachable"] is True
+    finally:
+        again.stop()
