@@ -245,14 +245,17 @@ def queue_clustering(registry: Registry, run_id: str, method: str, params: dict[
     return clustering_id, job
 
 
-def queue_stability(registry: Registry, run_id: str, clustering_id: str, repeats: int, seed: int = 0) -> Job:
+def queue_stability(registry: Registry, run_id: str, clustering_id: str, repeats: int, seed: int = 0, *,
+                    status: str = "queued", worker_pid: int | None = None) -> Job:
     """Write the job row of a finished clustering's stability (its clustering row is left as it is)."""
-    return registry.create_job("stability", run_id, {"clustering_id": clustering_id, "repeats": repeats, "seed": seed})
+    return registry.create_job("stability", run_id, {"clustering_id": clustering_id, "repeats": repeats, "seed": seed},
+                               status=status, worker_pid=worker_pid)
 
 
-def queue_timeline(registry: Registry, run_id: str, method: str, seed: int = 0) -> Job:
+def queue_timeline(registry: Registry, run_id: str, method: str, seed: int = 0, *, status: str = "queued",
+                   worker_pid: int | None = None) -> Job:
     """Write the job row of a run's epoch timeline (GET /api/runs/{id}/timeline shows the newest)."""
-    return registry.create_job("timeline", run_id, {"method": method, "seed": seed})
+    return registry.create_job("timeline", run_id, {"method": method, "seed": seed}, status=status, worker_pid=worker_pid)
 
 
 def default_cluster_count(run_dir: Path) -> int:
