@@ -117,7 +117,13 @@ class RayJobRunner(JobRunner):
         client = self._connect()
         if client is None:
             return []
-        return self._reattach(client)
+        try:
+            ended = self._reattach(client)
+        except CLUSTER_ERRORS as exc:
+            self._lost(exc)
+            return []
+        self._answered()
+        return ended
 
     def start(self) -> None:
         self._monitor = threading.Thread(target=self._watch, name="latentmap-ray-monitor", daemon=True)
@@ -147,10 +153,6 @@ class RayJobRunner(JobRunner):
             log.info("%d Ray job(s) keep running: %s", len(self._active),
                      ", ".join(tracked.submission_id for tracked in self._active.values()))
 
-    def submission_id(self, job_id: str) -> str | None:
-        tracked = self._active.get(job_id)
-        return tracked.submission_id if tracked else None
-
     # ----- the monitor ----------------------------------------------------------------------
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -159,6 +161,7 @@ class RayJobRunner(JobRunner):
                 if client is not None:
                     if not self._reattached:
                         self._reattach(client)
+                    self._answered()  # only now: health says reachable once this registry's jobs are known
                     self._follow(client)
                     self._submit_queued(client)
             except CLUSTER_ERRORS as exc:
@@ -178,10 +181,12 @@ class RayJobRunner(JobRunner):
         except CLUSTER_ERRORS as exc:
             self._lost(exc)
             return None
+        return self._client
+
+    def _answered(self) -> None:
         if self._problem is not None:
             log.info("Ray cluster at %s answers", self.address)
         self._problem = None
-        return self._client
 
     def _lost(self, exc: BaseException) -> None:
         problem = f"the Ray cluster at {self.address} does not answer: {_one_line(exc)}"
