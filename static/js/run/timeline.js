@@ -7,6 +7,7 @@ import { float32 } from "../decode.js";
 import { $ } from "../dom.js";
 import { percent } from "../format.js";
 import { ACTIVE } from "../jobs.js";
+import { extentOf } from "../map-traces.js";
 import { MapView } from "../mapview.js";
 import { runPath, state } from "./context.js";
 import { viewColoring } from "./map.js";
@@ -75,20 +76,18 @@ async function compute() {
   await refresh();
 }
 
+/** The axes that hold every frame, so the view stays put while the points move. */
 function extentOfFrames(frames) {
-  const range = (key) => {
-    let low = Infinity;
-    let high = -Infinity;
+  const all = (key) => {
+    const out = new Float32Array(frames.reduce((total, frame) => total + frame[key].length, 0));
+    let at = 0;
     for (const frame of frames) {
-      for (const v of frame[key]) {
-        if (v < low) low = v;
-        if (v > high) high = v;
-      }
+      out.set(frame[key], at);
+      at += frame[key].length;
     }
-    const pad = (high - low || 1) * 0.04;
-    return [low - pad, high + pad];
+    return out;
   };
-  return { x: range("x"), y: range("y") };
+  return extentOf(all("x"), all("y"));
 }
 
 async function showFrames(rawFrames) {
