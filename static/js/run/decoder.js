@@ -36,6 +36,14 @@ async function fetchImage(url) {
   return { url: URL.createObjectURL(await response.blob()), estimate: response.headers.get("X-Latentmap-Estimate") };
 }
 
+/** The decode endpoint's X-Latentmap-Estimate ("idw k=8 power=2") in words. */
+function estimateText(estimate) {
+  const match = /idw k=(\d+)(?: power=(\d+))?/.exec(estimate || "");
+  if (!match) return "code estimated from the nearest points' codes (inverse-distance weighting on the map)";
+  const weights = match[2] ? ` (weights 1/distance${match[2] === "2" ? "²" : `^${match[2]}`})` : "";
+  return `code estimated by inverse-distance weighting of the ${match[1]} nearest points' codes on the map${weights}`;
+}
+
 function setImage(img, url) {
   if (img.src && img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
   img.src = url;
@@ -45,7 +53,7 @@ function setImage(img, url) {
 export async function decodeAt(x, y) {
   if (!isAutoencoderRun(state.run) || $("#panel-decoder").hidden || !state.view.projection) return;
   const ticket = ++decodeTicket;
-  const query = new URLSearchParams({ projection: state.view.projection, x: String(x), y: String(y) });
+  const query = new URLSearchParams({ projection: state.view.projection, x: String(x), y: String(y), size: "128" });
   try {
     const image = await fetchImage(`${runPath}/decode?${query}`);
     if (ticket !== decodeTicket) return;
@@ -53,7 +61,7 @@ export async function decodeAt(x, y) {
     const img = $("#decoded-image");
     setImage(img, image.url);
     img.alt = `Decoded at ${fixed(x, 2)}, ${fixed(y, 2)}`;
-    $("#decoded-caption").textContent = `at (${fixed(x, 2)}, ${fixed(y, 2)}) · code estimated: ${image.estimate || "inverse-distance weighting of the nearest points"}`;
+    $("#decoded-caption").textContent = `at (${fixed(x, 2)}, ${fixed(y, 2)}) · ${estimateText(image.estimate)}`;
     $("#decoded").hidden = false;
     $("#decoded").dataset.x = String(x);
     $("#decoded").dataset.y = String(y);
