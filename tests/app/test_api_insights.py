@@ -171,16 +171,15 @@ def test_interpolate_is_a_strip_from_a_to_b(api: TestClient, run) -> None:
         assert np.abs(tile.astype(int) - _reconstruction(run.run_dir, index).astype(int)).max() <= 1
 
 
-def test_points_carry_reconstruction_errors_and_compute_them_for_older_runs(api: TestClient, run) -> None:
+def test_points_carry_reconstruction_errors_and_compute_them_for_older_runs(api: TestClient, run, waiter) -> None:
     url = f"/api/runs/{run.run_id}/points?projection={run.projection_id}"
     stored_path = run.run_dir / "reconstruction_errors.npy"
     errors = decode(api.get(url).json()["values"]["reconstruction_error"], "<f4")
     assert errors.shape == (1797,) and np.array_equal(errors, np.load(stored_path)) and errors.min() > 0
     stored_path.unlink()  # as for a run trained before training wrote them
     assert "reconstruction_error" not in api.get(url).json()["values"]  # asked for, in the model process
-    from conftest import wait_until
 
-    wait_until(stored_path.exists, 120, "the model process to write reconstruction_errors.npy")
+    waiter(stored_path.exists, 120, "the model process to write reconstruction_errors.npy")
     again = decode(api.get(url).json()["values"]["reconstruction_error"], "<f4")
     assert np.allclose(again, errors, rtol=1e-5)
 
