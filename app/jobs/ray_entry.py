@@ -19,12 +19,11 @@ from typing import Sequence
 
 
 def gpu_line() -> str:
-    """Which GPU Ray assigned (CUDA_VISIBLE_DEVICES) and whether this process can use it: the log's first line."""
-    import torch
-
+    """Which GPU Ray assigned to this job (the log's first line). Training uses it when CUDA works there,
+    else the CPU, and records which in the run's config.json (device_resolved). Torch is not imported
+    for this: a projection or clustering job never loads it."""
     assigned = os.environ.get("CUDA_VISIBLE_DEVICES")
-    seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return f"CUDA_VISIBLE_DEVICES={assigned if assigned is not None else '(unset)'}; torch sees {seen} GPU(s)"
+    return f"CUDA_VISIBLE_DEVICES={assigned if assigned is not None else '(unset)'}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
