@@ -20,9 +20,18 @@ function showError(message) {
   box.textContent = message || "";
 }
 
-/** An image endpoint's PNG as an object URL, or an Error carrying the server's reason. */
-async function fetchImage(url) {
+/**
+ * An image endpoint's PNG as an object URL, or an Error carrying the server's reason. While the
+ * model process starts the server answers 503 with Retry-After: wait and ask again, a few times.
+ */
+async function fetchImage(url, retries = 4) {
   const response = await fetch(url);
+  if (response.status === 503 && retries > 0) {
+    const seconds = Math.min(10, Number(response.headers.get("Retry-After")) || 2);
+    showError(`The decoder is starting; trying again in ${seconds} s…`);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    return fetchImage(url, retries - 1);
+  }
   if (!response.ok) {
     let reason = `${response.status} ${response.statusText}`;
     try {
