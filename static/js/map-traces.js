@@ -22,16 +22,22 @@ function markerSize(n) {
   return 2.8;
 }
 
+/** [min, max] of a typed array in one pass ([Infinity, -Infinity] when empty). */
+function minMax(values) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (let i = 0; i < values.length; i += 1) {
+    const v = values[i];
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  return [low, high];
+}
+
 /** [min, max] of x and y, padded by 4% (a point on the edge stays whole), for the axis ranges. */
 export function extentOf(x, y) {
   const range = (values) => {
-    let low = Infinity;
-    let high = -Infinity;
-    for (let i = 0; i < values.length; i += 1) {
-      const v = values[i];
-      if (v < low) low = v;
-      if (v > high) high = v;
-    }
+    const [low, high] = minMax(values);
     if (!Number.isFinite(low)) return [-1, 1];
     const pad = (high - low || 1) * 0.04;
     return [low - pad, high + pad];
@@ -173,16 +179,7 @@ export function coloringFor(points, mode) {
   if (mode && mode.startsWith("value:")) {
     const name = mode.slice(6);
     const values = points.values && points.values[name];
-    if (values) {
-      let low = Infinity;
-      let high = -Infinity;
-      for (let i = 0; i < values.length; i += 1) {
-        const v = values[i];
-        if (v < low) low = v;
-        if (v > high) high = v;
-      }
-      return { mode: "value", values, valueName: name, range: [low, high] };
-    }
+    if (values) return { mode: "value", values, valueName: name, range: minMax(values) };
   }
   return { mode: "none" };
 }

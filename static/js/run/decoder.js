@@ -1,6 +1,7 @@
 // The Decoder tab (autoencoder runs): what the decoder draws at an empty spot of the map (its code
 // estimated from the nearest points' codes) and the images between two points' codes.
 
+import { errorMessage } from "../api.js";
 import { $ } from "../dom.js";
 import { fixed } from "../format.js";
 import { runPath, state } from "./context.js";
@@ -36,7 +37,7 @@ async function fetchImage(url, retries = 4) {
     let reason = `${response.status} ${response.statusText}`;
     try {
       const body = await response.json();
-      if (body && body.detail) reason = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+      if (body && body.detail) reason = errorMessage(body.detail);
     } catch (error) {
       // not JSON: keep the status line
     }
