@@ -34,12 +34,37 @@ from ml.models.encoders import ConvEncoder  # noqa: E402
 from ml.training import encode  # noqa: E402
 
 
+class RandomErasingBatch(nn.Module):
+    """Zeroes one random rectangle (2-20 % of the area) in a random share of the images (screen only)."""
+
+    def __init__(self, probability: float) -> None:
+        super().__init__()
+        self.probability = probability
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = images.shape
+        area = torch.rand(batch) * 0.18 + 0.02
+        ratio = torch.exp((torch.rand(batch) * 2 - 1) * math.log(3))
+        box_h = (torch.sqrt(area * ratio) * height).clamp(1, height)
+        box_w = (torch.sqrt(area / ratio) * width).clamp(1, width)
+        top = torch.rand(batch) * (height - box_h)
+        left = torch.rand(batch) * (width - box_w)
+        rows = torch.arange(height).view(1, -1, 1)
+        cols = torch.arange(width).view(1, 1, -1)
+        inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + box_h).view(-1, 1, 1))
+                  & (cols >= left.view(-1, 1, 1)) & (cols < (left + box_w).view(-1, 1, 1)))
+        chosen = (torch.rand(batch) < self.probability).view(-1, 1, 1)
+        return images * ~(inside & chosen).unsqueeze(1)
+
+
 def view_transform(args: argparse.Namespace) -> nn.Sequential:
     steps: list[nn.Module] = [RandomResizedCropBatch(args.min_scale, args.degrees, horizontal_flip=args.flip, max_ratio=args.max_ratio)]
     if args.jitter > 0:
         steps.append(ColourJitterBatch(args.jitter, args.jitter))
     if args.blur > 0:
         steps.append(RandomGaussianBlurBatch(args.blur))
+    if args.erase > 0:
+        steps.append(RandomErasingBatch(args.erase))
     if args.noise > 0:
         import torchvision.transforms.v2 as v2
 
@@ -72,6 +97,7 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.4)
     parser.add_argument("--blur", type=float, default=0.0)
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (one rectangle, 2-20 %% of the area)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", "1")))
@@ -127,12 +153,15 @@ def main() -> None:
             total_steps = max(21, int(args.seconds / per_step))
     seconds = time.perf_counter() - start
     embeddings = encode(method, images)
+    # Test-time flip averaging: the embedding of an image and its mirror, averaged (when the views flip).
+    flip_avg = (embeddings + encode(method, images.flip(-1))) / 2 if args.flip else embeddings
     labels = dataset.labels
     normed = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
     euclid = knn_accuracy(embeddings[fit_idx], labels[fit_idx], embeddings[val_idx], labels[val_idx])
     cosine = knn_accuracy(normed[fit_idx], labels[fit_idx], normed[val_idx], labels[val_idx])
+    flipped = knn_accuracy(flip_avg[fit_idx], labels[fit_idx], flip_avg[val_idx], labels[val_idx])
     setting = " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("dataset",))
-    print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "
+    print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} val_knn5_flipavg={flipped:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "
           f"s={seconds:.0f} img/s={total_steps * args.batch / seconds:.0f} loss={np.mean(losses[-50:]):.3f} load={os.getloadavg()[0]:.1f} | {setting}", flush=True)
 
 
