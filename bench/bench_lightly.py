@@ -1,0 +1,172 @@
+"""latentmap's contrastive methods side by side with lightly's own SimCLR pipeline, in one run.
+
+The latentmap side trains each method with its Fashion-MNIST defaults (`ml.training.train`). The
+lightly side is lightly 1.6's SimCLR example pipeline (`SimCLRTransform` on PIL images in a
+`DataLoader`, `SimCLRProjectionHead`, `NTXentLoss`, SGD lr 0.06) on the *same* encoder (the
+batch-norm conv net latentmap's simclr uses) for the same wall-clock budget as latentmap's simclr
+training. Both report images/s and kNN-5 of the 32-d encoder output on the 10k test split against
+the 60k train split, with `ml.evaluation.knn_accuracy`.
+
+lightly is not a latentmap dependency: it lives in its own environment, which this script makes
+on first use (bench/.venv-lightly: torch, torchvision, lightly 1.6, scikit-learn) and runs the
+lightly side in as a subprocess (`--side lightly`).
+
+    LATENTMAP_TORCH_THREADS=1 flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_lightly.py
+    .venv/bin/python bench/bench_lightly.py --methods simclr --seconds 120     # a short check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml.datasets import ImageDataset, load_dataset  # noqa: E402
+from ml.evaluation import knn_accuracy  # noqa: E402
+from ml.models.encoders import ConvEncoder  # noqa: E402
+
+LIGHTLY_VENV = ROOT / "bench" / ".venv-lightly"
+LIGHTLY_PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "lightly==1.6.0", "scikit-learn", "pillow")
+EMBEDDING_DIM = 32
+
+
+def test_knn(embeddings: np.ndarray, dataset: ImageDataset) -> float:
+    """kNN-5 of the official test images against the official train images."""
+    train, test = dataset.train_mask, ~dataset.train_mask
+    return knn_accuracy(embeddings[train], dataset.labels[train], embeddings[test], dataset.labels[test])
+
+
+# ----------------------------------------------------------------------------------------------
+# lightly side (runs inside bench/.venv-lightly)
+
+
+def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
+    """lightly's SimCLR example on latentmap's conv encoder for `seconds` of training: img/s and kNN-5."""
+    from lightly.loss import NTXentLoss
+    from lightly.models.modules import SimCLRProjectionHead
+    from lightly.transforms import SimCLRTransform
+    from PIL import Image
+    from torch import nn
+
+    torch.manual_seed(seed)
+    dataset = load_dataset("fashion-mnist")
+    train_images = dataset.images[dataset.train_mask][..., 0]  # (60000, 28, 28) uint8
+
+    class PilImages(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(train_images)
+
+        def __getitem__(self, index: int):
+            return transform(Image.fromarray(train_images[index], mode="L"))
+
+    # The example's transform at 28 px; grey images are not normalised with ImageNet's 3-channel
+    # statistics (they have one channel), so the encoder sees [0, 1] pixels as in latentmap.
+    transform = SimCLRTransform(input_size=28, normalize=None)
+    loader = torch.utils.data.DataLoader(PilImages(), batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
+                                         persistent_workers=workers > 0)
+
+    encoder = ConvEncoder(dataset.image_shape, EMBEDDING_DIM, batch_norm=True)
+    model = nn.Sequential(encoder, SimCLRProjectionHead(EMBEDDING_DIM, 512, 128))
+    criterion = NTXentLoss()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.06)
+    model.train()
+    images_seen, start, epochs = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        for view_a, view_b in loader:
+            loss = criterion(model(view_a), model(view_b))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            images_seen += len(view_a)
+            if time.perf_counter() - start >= seconds:
+                break
+        epochs += 1
+    train_seconds = time.perf_counter() - start
+    encoder.eval()
+    with torch.inference_mode():
+        pixels = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).float().div_(255.0)
+        embeddings = torch.cat([encoder(pixels[i : i + 2048]) for i in range(0, len(pixels), 2048)]).numpy()
+    return {"side": "lightly simclr (example pipeline)", "knn": test_knn(embeddings, dataset), "seconds": train_seconds,
+            "ips": images_seen / train_seconds, "epochs": images_seen / len(train_images)}
+
+
+# ----------------------------------------------------------------------------------------------
+# latentmap side (runs in latentmap's own environment)
+
+
+def latentmap_side(method: str, dataset: ImageDataset, seed: int, epochs: int = 0) -> dict:
+    """One latentmap method trained with its defaults (or `epochs` epochs, for a quick check): img/s and kNN-5."""
+    from ml.methods import METHODS
+    from ml.training import TrainConfig, train
+
+    defaults = METHODS[method].defaults_for(dataset.image_shape, int(dataset.train_mask.sum()))
+    config = TrainConfig(dataset=dataset.name, method=method, seed=seed, **{**defaults, "snapshots": 0, "epochs": epochs or defaults["epochs"]})
+    with tempfile.TemporaryDirectory() as run_dir:
+        metrics = train(config, dataset, Path(run_dir))
+    return {"side": f"latentmap {method}", "knn": metrics["knn_accuracy"], "seconds": metrics["train_seconds"],
+            "ips": metrics["images_per_second"], "epochs": config.epochs}
+
+
+def ensure_lightly_venv() -> Path:
+    python = LIGHTLY_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LIGHTLY_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *LIGHTLY_PACKAGES], check=True)
+    return python
+
+
+def run_lightly(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
+    python = ensure_lightly_venv()
+    command = [str(python), __file__, "--side", "lightly", "--seconds", str(seconds), "--batch", str(batch_size),
+               "--workers", str(workers), "--seed", str(seed)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", choices=("both", "lightly"), default="both")
+    parser.add_argument("--methods", default="simclr,moco,byol", help="latentmap methods to train with their defaults")
+    parser.add_argument("--seconds", type=float, default=0, help="lightly's budget; 0 = latentmap simclr's training time")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers on the lightly side")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=0, help="latentmap epochs instead of each method's default (a quick check)")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", str(os.cpu_count() or 1))))
+    if args.side == "lightly":
+        print(json.dumps(lightly_side(args.seconds, args.batch, args.workers, args.seed)))
+        return
+
+    dataset = load_dataset("fashion-mnist")
+    load_before = os.getloadavg()[0]
+    rows = [latentmap_side(method, dataset, args.seed, args.epochs) for method in args.methods.split(",")]
+    simclr = next((row for row in rows if row["side"] == "latentmap simclr"), None)
+    budget = args.seconds or (simclr["seconds"] if simclr else 0)
+    if not budget:
+        parser.error("--seconds is needed when simclr is not among --methods")
+    lightly = run_lightly(budget, args.batch, args.workers, args.seed)
+
+    print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST, kNN-5 of the 32-d encoder output (10k test vs 60k train), torch threads "
+          f"{torch.get_num_threads()}, lightly DataLoader workers {args.workers}, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
+    pixels = dataset.images.reshape(len(dataset), -1).astype(np.float32) / 255.0
+    print("| pipeline | epochs | train s | img/s | × lightly img/s | kNN-5 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| raw pixels (784-d) | – | – | – | – | {test_knn(pixels, dataset):.4f} |")
+    for row in [*rows, lightly]:
+        print(f"| {row['side']} | {row['epochs']:.1f} | {row['seconds']:.0f} | {row['ips']:.0f} | {row['ips'] / lightly['ips']:.1f}× | {row['knn']:.4f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
