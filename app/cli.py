@@ -208,7 +208,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     rows = [{**info.to_dict(), "source": "builtin"} for info in list_datasets(settings.datasets_dir)]
-    rows += [{"name": record.name, "description": "uploaded images", "available": True, "location": record.path,
+    rows += [{"name": record.name, "description": record.description, "available": True, "location": record.path,
               "n_images": record.n, "image_shape": None, "has_labels": bool(record.report.get("classes")),
               "source": "uploaded"} for record in _registry(settings).list_datasets()]
     lines = [f"{'name':<16}{'available':<11}{'images':>8}  description"]

@@ -45,6 +45,13 @@ class DatasetRecord:
     report: dict[str, Any]
     created: float
 
+    @property
+    def description(self) -> str:
+        """What the dataset is, for listings: a zip's images, or the images an import carried (and which run)."""
+        if run_id := self.report.get("import_run"):
+            return f"images of the imported embedding {run_id}"
+        return "uploaded images"
+
 
 @dataclass
 class Run:

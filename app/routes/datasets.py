@@ -31,7 +31,7 @@ def datasets(registry: RegistryDep, settings: SettingsDep) -> list[DatasetSummar
                               has_labels=info.has_labels, description=info.description)
                for info in list_datasets(settings.datasets_dir)]
     uploaded = [DatasetSummary(name=record.name, source="uploaded", available=True, n=record.n,
-                               has_labels=bool(record.report.get("classes")), description="uploaded images")
+                               has_labels=bool(record.report.get("classes")), description=record.description)
                 for record in registry.list_datasets()]
     return builtin + uploaded
 

@@ -107,6 +107,8 @@ def test_an_import_is_a_run_with_its_map_scores_and_images(api: TestClient, impo
     thumbnail = Image.open(io.BytesIO(api.get(f"/api/datasets/{dataset}/images/7", params={"size": 8}).content))
     assert np.array_equal(np.asarray(thumbnail), PIXELS[7])
     assert api.get(f"/api/datasets/{dataset}/atlas").status_code == 200
+    listed = {row["name"]: row for row in api.get("/api/datasets").json()}
+    assert listed[dataset]["description"] == f"images of the imported embedding {run_id}"
 
 
 def test_an_import_takes_new_clusterings_and_compares_them(api: TestClient, imported: dict[str, Any], job_waiter) -> None:
