@@ -7,7 +7,7 @@
 import { api, enc } from "./api.js";
 import { $ } from "./dom.js";
 import { HealthPanel } from "./health.js";
-import { ACTIVE } from "./jobs.js";
+import { ACTIVE, followJob } from "./jobs.js";
 import { plotlyReady } from "./plotly-loader.js";
 import { bindAnalysisPanel, openAnalysisPanel, watchAnalyses } from "./run/analyses.js";
 import { mark, refreshRun, runId, runPath, state } from "./run/context.js";
@@ -39,6 +39,26 @@ async function enterMap() {
     return;
   }
   await loadPoints();
+}
+
+/** An import's job scores the embedding and builds its neighbour graph: no training to show, the map waits for it. */
+function followImport(run) {
+  $("#map-section").hidden = false;
+  const say = (job) => overlay("Importing the embedding: scoring it and building its neighbour graph…", job.progress || 0);
+  say(run.job || {});
+  followJob(run.job_id, {
+    onProgress: say,
+    onEnd: async (job) => {
+      await refreshRun();
+      if (job.status === "succeeded") await enterMap();
+      else importEnded(job);
+    },
+  });
+}
+
+function importEnded(job) {
+  overlay(null);
+  showError(`The import ${job.status === "failed" ? `failed: ${job.error || "unknown error"}` : `was ${job.status}`}.`);
 }
 
 function bindStatic() {
@@ -88,13 +108,18 @@ async function start() {
   state.datasetPromise.catch(() => {});
   state.methods = await methods;
   renderHeader();
+  if (ACTIVE.has(run.status) && run.method === "imported") {
+    followImport(run);
+    return;
+  }
   if (ACTIVE.has(run.status)) {
     await showTraining(run);
     followTraining(run, { onSucceeded: enterMap });
     return;
   }
   if (run.status !== "succeeded") {
-    if (run.job) trainingEnded(run.job);
+    if (run.job && run.method === "imported") importEnded({ ...run.job, status: run.status });
+    else if (run.job) trainingEnded(run.job);
     else showError(`This run is ${run.status}.`);
     if ((run.history || []).length) {
       $("#training-panel").hidden = false;

@@ -45,6 +45,11 @@ def test_import_through_the_page_draws_the_map(server, page, tmp_path: Path) -> 
     screenshot(page, "home-import-refused")
     assert server.get("/api/runs") == runs_before
 
+    # An import is not a training: its run page must never show the training panel, not even briefly.
+    page.add_init_script("""new MutationObserver(() => {
+        const panel = document.querySelector('#training-panel');
+        if (panel && !panel.hidden) window.__trainingPanelShown = true;
+    }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['hidden'] });""")
     page.set_input_files("#import-file", str(digits_parquet(tmp_path / "digits-features.parquet")))
     page.fill("#import-name", "digits features")
     page.click("#import-submit")
@@ -53,6 +58,7 @@ def test_import_through_the_page_draws_the_map(server, page, tmp_path: Path) -> 
     assert page.locator("#map").get_attribute("data-method") == "imported"
     assert page.locator("#map").get_attribute("data-points") == str(N)
     assert page.locator("#run-heading").inner_text() == "digits features (imported)"
+    assert page.evaluate("window.__trainingPanelShown") is None
     assert page.locator("#export-parquet").is_visible()
     screenshot(page, "run-imported")
     run_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
