@@ -86,11 +86,14 @@ export function mapTraces(points, chosenColoring, { highlighted = null, marked =
     if (codes.length <= MAX_LEGEND_CATEGORIES) {
       for (const code of codes) {
         const members = groups.get(code);
+        const memberX = gather(x, members);
+        // A filter hides points by making their coordinates NaN: the legend counts the points shown.
+        const shown = memberX.reduce((sum, value) => sum + Number.isFinite(value), 0);
         traces.push({
           ...base,
-          name: `${plotlyText(coloring.nameOf(code))} · ${members.length.toLocaleString("en-US")}`,
+          name: `${plotlyText(coloring.nameOf(code))} · ${shown.toLocaleString("en-US")}`,
           legendgroup: String(code),
-          x: gather(x, members),
+          x: memberX,
           y: gather(y, members),
           marker: { size, color: colorOf(code), opacity: code < 0 ? opacity * 0.6 : opacity },
         });

@@ -52,6 +52,8 @@ def test_colour_filter_and_search_by_metadata(server, page) -> None:
     hidden = page.evaluate("(() => { const p = window.__latentmap.map.points; let k = 0;"
                            " for (let i = 0; i < p.n; i += 1) if (Number.isNaN(p.x[i])) k += 1; return k; })()")
     assert hidden == odd
+    legend = page.evaluate("Array.from(document.querySelectorAll('#map .legendtext')).map((node) => node.textContent)")
+    assert legend == [f"even · {N - odd}", "odd · 0"]  # the legend counts the points shown
     assert "ARI" in page.locator("#filter-scores").inner_text()
 
     # A second filter: its value counts follow the first (only even digits are left).
