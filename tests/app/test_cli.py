@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,13 @@ def test_train_json_through_the_console_script(tmp_path: Path) -> None:
     assert body["config"]["snapshots"] == 0 and not (tmp_path / "runs" / body["run_id"] / "snapshots").exists()
 
 
-def test_runs_project_and_cluster_json(tiny_run, capsys: pytest.CaptureFixture[str]) -> None:
-    data = ["--data-dir", str(tiny_run.data_dir)]
+def test_runs_project_and_cluster_json(tiny_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # On a copy: the session's tiny_run is shared read-only (test_api_runs counts its analyses), and the
+    # test modules run in any order on the suite's two workers.
+    data_dir = tmp_path / "data"
+    shutil.copytree(tiny_run.data_dir, data_dir)
+    run_dir = data_dir / "runs" / tiny_run.run_id
+    data = ["--data-dir", str(data_dir)]
     assert main(["runs", "--json", *data]) == 0
     runs = last_json(capsys.readouterr().out)["runs"]
     assert tiny_run.run_id in [row["run_id"] for row in runs]
@@ -43,7 +49,7 @@ def test_runs_project_and_cluster_json(tiny_run, capsys: pytest.CaptureFixture[s
     projected = last_json(capsys.readouterr().out)
     assert set(projected) >= {"projection_id", "run_id", "method", "seconds", "trustworthiness"}
     assert projected["run_id"] == tiny_run.run_id and 0.5 < projected["trustworthiness"] <= 1
-    coords = np.load(tiny_run.run_dir / "projections" / projected["projection_id"] / "coords.npy")
+    coords = np.load(run_dir / "projections" / projected["projection_id"] / "coords.npy")
     assert coords.shape == (1797, 2)
 
     assert main(["cluster", tiny_run.run_id, "--method", "kmeans", "--on", projected["projection_id"],
@@ -52,7 +58,7 @@ def test_runs_project_and_cluster_json(tiny_run, capsys: pytest.CaptureFixture[s
     assert set(clustered) >= {"clustering_id", "run_id", "method", "n_clusters", "noise_fraction", "silhouette",
                               "ari", "nmi", "accuracy", "seconds"}
     assert clustered["n_clusters"] == 4 and clustered["noise_fraction"] == 0.0
-    labels = np.load(tiny_run.run_dir / "clusterings" / clustered["clustering_id"] / "labels.npy")
+    labels = np.load(run_dir / "clusterings" / clustered["clustering_id"] / "labels.npy")
     assert sorted(np.unique(labels)) == [0, 1, 2, 3]
 
 
