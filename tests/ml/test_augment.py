@@ -11,12 +11,14 @@ def _kinds(transform: torch.nn.Sequential) -> list[type]:
     return [type(step) for step in transform]
 
 
-def test_grey_28px_views_jitter_intensity_twice_and_get_no_blur_or_noise() -> None:
+def test_grey_28px_views_crop_mildly_jitter_intensity_strongly_and_get_no_blur_or_noise() -> None:
     transform = simclr_augmentation((1, 28, 28), strength=0.5)
     assert _kinds(transform) == [RandomResizedCropBatch, ColourJitterBatch]
     crop, jitter = transform
-    assert crop.min_scale == 1 - 0.8 * 0.5 and crop.max_degrees == 15 * 0.5
-    assert jitter.brightness == jitter.contrast == 0.8 * 0.5 and jitter.saturation == 0.0
+    assert crop.min_scale == 1 - 0.6 * 0.5 and crop.max_degrees == 9 * 0.5
+    assert jitter.brightness == jitter.contrast == 1.6 * 0.5 and jitter.saturation == 0.0
+    strongest = simclr_augmentation((1, 28, 28), strength=1.0)[1]
+    assert strongest.brightness == 0.9  # never a factor of 0 or below: an image is never blacked out
 
 
 def test_tiny_grey_views_are_the_transform_at_six_tenths_of_the_strength() -> None:
