@@ -2,6 +2,7 @@
 and a helper that trains a tiny digits run in-process (the CLI's path) for tests that need one."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,35 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
+
+
+if importlib.util.find_spec("xdist") is not None:  # pytest-xdist (the dev extra) runs the suite on both cores
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        """`--dist loadfile` (pyproject's addopts), with every browser test in one work unit: a module's tests
+        share one worker (its module-scoped server or Ray head starts once, its tests keep their order) and
+        the e2e modules share the session's server, browser and trained run instead of one per worker.
+        (xdist's own `loadgroup` marks do not group under pytest 9.2: it rewrites a node id pytest no longer reads.)"""
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        class FileAndBrowserScheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                path = nodeid.split("::", 1)[0]
+                return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+        return FileAndBrowserScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis's per-operation items (test_fuzz) all get the test function's node id under pytest 9.2,
+    which builds an item's id from its original name; pytest-xdist schedules by node id and would run one
+    of them only. Each gets its operation in its id, as its name already has it."""
+    for item in items:
+        node_id, original = getattr(item, "_id", None), getattr(item, "originalname", None)
+        if (node_id is not None and getattr(node_id, "params", "") is None and original
+                and item.name.startswith(f"{original}[") and item.name.endswith("]")):
+            item._id = node_id.with_params(item.name[len(original) + 1:-1])
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
