@@ -40,7 +40,7 @@ LIGHTLY_PACKAGES = ("torch==2.14.1", "torchvision==0.29.1", "lightly==1.6.0", "s
 EMBEDDING_DIM = 32
 
 
-def test_knn(embeddings: np.ndarray, dataset: ImageDataset) -> float:
+def knn_on_test_split(embeddings: np.ndarray, dataset: ImageDataset) -> float:
     """kNN-5 of the official test images against the official train images."""
     train, test = dataset.train_mask, ~dataset.train_mask
     return knn_accuracy(embeddings[train], dataset.labels[train], embeddings[test], dataset.labels[test])
@@ -96,7 +96,7 @@ def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> di
     with torch.inference_mode():
         pixels = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).float().div_(255.0)
         embeddings = torch.cat([encoder(pixels[i : i + 2048]) for i in range(0, len(pixels), 2048)]).numpy()
-    return {"side": "lightly simclr (example pipeline)", "knn": test_knn(embeddings, dataset), "seconds": train_seconds,
+    return {"side": "lightly simclr (example pipeline)", "knn": knn_on_test_split(embeddings, dataset), "seconds": train_seconds,
             "ips": images_seen / train_seconds, "epochs": images_seen / len(train_images)}
 
 
@@ -162,7 +162,7 @@ def main() -> None:
     pixels = dataset.images.reshape(len(dataset), -1).astype(np.float32) / 255.0
     print("| pipeline | epochs | train s | img/s | × lightly img/s | kNN-5 |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| raw pixels (784-d) | – | – | – | – | {test_knn(pixels, dataset):.4f} |")
+    print(f"| raw pixels (784-d) | – | – | – | – | {knn_on_test_split(pixels, dataset):.4f} |")
     for row in [*rows, lightly]:
         print(f"| {row['side']} | {row['epochs']:.1f} | {row['seconds']:.0f} | {row['ips']:.0f} | {row['ips'] / lightly['ips']:.1f}× | {row['knn']:.4f} |",
               flush=True)

@@ -19,7 +19,6 @@ from ml.models.heads import ProjectionHead
 from ml.models.sizing import is_grey_28, resolve_encoder
 
 
-
 class ContrastiveMethod(Method):
     """encoder → head on two augmented views of each batch; `embed` is the encoder alone.
 
