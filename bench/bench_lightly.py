@@ -13,6 +13,7 @@ lightly side in as a subprocess (`--side lightly`).
 
     LATENTMAP_TORCH_THREADS=1 flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_lightly.py
     .venv/bin/python bench/bench_lightly.py --methods simclr --seconds 120     # a short check
+    .venv/bin/python bench/bench_lightly.py --keep /tmp/runs    # keep the runs for bench_analysis.py fmnist --embedding
 """
 from __future__ import annotations
 
@@ -104,15 +105,20 @@ def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> di
 # latentmap side (runs in latentmap's own environment)
 
 
-def latentmap_side(method: str, dataset: ImageDataset, seed: int, epochs: int = 0) -> dict:
-    """One latentmap method trained with its defaults (or `epochs` epochs, for a quick check): img/s and kNN-5."""
+def latentmap_side(method: str, dataset: ImageDataset, seed: int, epochs: int = 0, keep: Path | None = None) -> dict:
+    """One latentmap method trained with its defaults (or `epochs` epochs, for a quick check): img/s and kNN-5.
+
+    keep: a folder to leave the run in (keep/<method>), e.g. for bench_analysis.py's `--embedding`.
+    """
     from ml.methods import METHODS
     from ml.training import TrainConfig, train
 
     defaults = METHODS[method].defaults_for(dataset.image_shape, int(dataset.train_mask.sum()))
     config = TrainConfig(dataset=dataset.name, method=method, seed=seed, **{**defaults, "snapshots": 0, "epochs": epochs or defaults["epochs"]})
-    with tempfile.TemporaryDirectory() as run_dir:
-        metrics = train(config, dataset, Path(run_dir))
+    with tempfile.TemporaryDirectory() as scratch:
+        run_dir = keep / method if keep else Path(scratch)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        metrics = train(config, dataset, run_dir)
     return {"side": f"latentmap {method}", "knn": metrics["knn_accuracy"], "seconds": metrics["train_seconds"],
             "ips": metrics["images_per_second"], "epochs": config.epochs}
 
@@ -142,6 +148,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers on the lightly side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=0, help="latentmap epochs instead of each method's default (a quick check)")
+    parser.add_argument("--keep", type=Path, help="a folder to keep each latentmap run in (KEEP/<method>), for bench_analysis.py --embedding")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", str(os.cpu_count() or 1))))
     if args.side == "lightly":
@@ -150,7 +157,7 @@ def main() -> None:
 
     dataset = load_dataset("fashion-mnist")
     load_before = os.getloadavg()[0]
-    rows = [latentmap_side(method, dataset, args.seed, args.epochs) for method in args.methods.split(",")]
+    rows = [latentmap_side(method, dataset, args.seed, args.epochs, args.keep) for method in args.methods.split(",")]
     simclr = next((row for row in rows if row["side"] == "latentmap simclr"), None)
     budget = args.seconds or (simclr["seconds"] if simclr else 0)
     if not budget:

@@ -82,6 +82,17 @@ def test_encoders_and_decoders_have_the_right_shapes(shape: tuple[int, int, int]
         resolve_encoder("vgg", shape)
 
 
+def test_the_conv_net_pools_only_feature_maps_larger_than_4px() -> None:
+    torch.manual_seed(0)
+    encoder = ConvEncoder((1, 28, 28), 6, batch_norm=True).eval()
+    assert isinstance(encoder.pool, torch.nn.Identity)  # 28 → 14 → 7 → 4: already 4×4
+    images = torch.rand(3, 1, 28, 28)
+    pooled = encoder.head(torch.nn.AdaptiveAvgPool2d((4, 4))(encoder.features(images)))
+    assert torch.equal(encoder(images), pooled)  # the skipped pool changed nothing, bit for bit
+    large = ConvEncoder((3, 64, 64), 6)  # 64 → 8 px maps are averaged down to 4×4
+    assert isinstance(large.pool, torch.nn.AdaptiveAvgPool2d) and large(torch.rand(2, 3, 64, 64)).shape == (2, 6)
+
+
 def test_the_28px_mlp_is_wide_with_batch_norm_except_for_the_contractive_autoencoder() -> None:
     torch.manual_seed(0)
     encoder = build_encoder("auto", (1, 28, 28), 6)
