@@ -2,7 +2,7 @@
 
 neighbors        the exact kNN graph shared by everything here, trustworthiness
 projection       pca, tsne, umap
-clustering       kmeans, dbscan, hdbscan, agglomerative
+clustering       kmeans, dbscan, hdbscan, agglomerative; mixture: gmm
 cluster_metrics  scores against labels, comparison of two clusterings
 run_analyses     the run-directory level entry points the CLI and the job workers call
 """

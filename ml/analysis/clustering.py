@@ -1,4 +1,4 @@
-"""Registered clusterings: kmeans, dbscan, hdbscan, agglomerative (scikit-learn; fast_hdbscan for large HDBSCAN).
+"""Registered clusterings: kmeans, dbscan, hdbscan, agglomerative (scikit-learn; fast_hdbscan for large HDBSCAN), and gmm (ml.analysis.mixture).
 
 Each is a small estimator: `__init__` stores the raw parameters, `fit(X, knn, n_classes, progress)`
 validates them against the class's `params` schema, resolves automatic choices (k, eps, ...) into
@@ -334,3 +334,7 @@ def _connectivity(x: np.ndarray, knn: KnnGraph | None, k: int) -> Any:
     rows = np.repeat(np.arange(n), indices.shape[1])
     graph = sp.csr_matrix((np.ones(rows.size), (rows, indices.ravel())), shape=(n, n))
     return graph.maximum(graph.T)
+
+
+# Registered in a module of its own (this one is long enough); imported last, as it builds on the above.
+from ml.analysis import mixture  # noqa: E402, F401  (registers gmm)

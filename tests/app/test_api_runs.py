@@ -120,6 +120,7 @@ def test_reconstructions_are_png_data_urls(api: TestClient, tiny_run) -> None:
     ("clusterings", {"method": "kmeans", "params": {"n_clusters": 1}}, "n_clusters must be >= 2"),
     ("clusterings", {"method": "kmeans", "on": "pnope"}, "on: 'pnope'"),
     ("clusterings", {"method": "magic"}, "unknown clustering method 'magic'"),
+    ("clusterings", {"method": "gmm", "params": {"covariance_type": "round"}}, "covariance_type must be one of full, tied, diag, spherical"),
 ])
 def test_bad_analysis_requests_get_422(api: TestClient, tiny_run, path: str, body: dict, words: str) -> None:
     response = api.post(f"/api/runs/{tiny_run.run_id}/{path}", json=body)

@@ -61,6 +61,15 @@ def test_runs_project_and_cluster_json(tiny_run, tmp_path: Path, capsys: pytest.
     labels = np.load(run_dir / "clusterings" / clustered["clustering_id"] / "labels.npy")
     assert sorted(np.unique(labels)) == [0, 1, 2, 3]
 
+    # A Gaussian mixture on the map, k from the digits' 10 classes (N2D's last step).
+    assert main(["cluster", tiny_run.run_id, "--method", "gmm", "--on", projected["projection_id"],
+                 "--param", "covariance_type=diag", "--json", *data]) == 0
+    mixture = last_json(capsys.readouterr().out)
+    assert mixture["method"] == "gmm" and mixture["n_clusters"] == 10 and mixture["noise_fraction"] == 0.0
+    assert 0.1 < mixture["accuracy"] <= 1 and 0 < mixture["nmi"] <= 1  # the tiny run's 2-d PCA map mixes the digits
+    mixture_labels = np.load(run_dir / "clusterings" / mixture["clustering_id"] / "labels.npy")
+    assert mixture_labels.shape == (1797,) and set(np.unique(mixture_labels)) <= set(range(10))
+
 
 def test_datasets_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "--json", "--data-dir", str(tmp_path)]) == 0

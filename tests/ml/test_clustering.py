@@ -27,7 +27,7 @@ def with_outliers(blobs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, Knn
 
 
 def test_registry_names() -> None:
-    assert set(CLUSTERINGS) == {"kmeans", "dbscan", "hdbscan", "agglomerative"}
+    assert set(CLUSTERINGS) == {"kmeans", "dbscan", "hdbscan", "agglomerative", "gmm"}
 
 
 def test_kmeans_recovers_blobs_with_k_from_classes(blobs: tuple[np.ndarray, np.ndarray]) -> None:
@@ -156,6 +156,42 @@ def test_agglomerative_refuses_above_the_limit(blobs: tuple[np.ndarray, np.ndarr
         make_clustering("agglomerative").fit(blobs[0])
 
 
+@pytest.fixture(scope="module")
+def sheared_blobs() -> tuple[np.ndarray, np.ndarray]:
+    """Three elongated, tilted groups (scikit-learn's anisotropic example), where k-means cuts across them."""
+    x, y = make_blobs(n_samples=600, centers=3, random_state=170)
+    return (x @ np.array([[0.6, -0.64], [-0.4, 0.85]])).astype(np.float32), y
+
+
+def test_gmm_recovers_sheared_groups_that_kmeans_cuts(sheared_blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = sheared_blobs
+    assert adjusted_rand_score(y, make_clustering("kmeans").fit(x, n_classes=3).labels_) < 0.7
+    model = make_clustering("gmm").fit(x, n_classes=3)
+    assert adjusted_rand_score(y, model.labels_) == 1.0
+    assert model.params_ == {"n_clusters": 3, "covariance_type": "full", "n_init": 1, "k_source": "classes"}
+
+
+def test_gmm_without_labels_chooses_k_by_bic(sheared_blobs: tuple[np.ndarray, np.ndarray], blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    for x, y in (sheared_blobs, blobs):
+        model = make_clustering("gmm").fit(x)
+        assert model.params_["k_source"] == "bic" and model.params_["n_clusters"] == 3
+        assert adjusted_rand_score(y, model.labels_) == 1.0
+    seen: list[float] = []
+    make_clustering("gmm", {"covariance_type": "diag"}).fit(blobs[0], progress=lambda i, s, m: seen.append(m["fraction"]))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) == 2 + len(clustering.K_CHOICES)
+
+
+def test_gmm_refuses_a_full_covariance_in_many_dimensions_before_any_work() -> None:
+    from ml.analysis import mixture
+
+    wide = np.random.default_rng(0).normal(size=(50, mixture.FULL_COVARIANCE_MAX_DIM + 1)).astype(np.float32)
+    for covariance in ("full", "tied"):
+        with pytest.raises(ParamError, match=f"a {covariance} covariance is limited to 128 dimensions and this has 129; set covariance_type to diag"):
+            make_clustering("gmm", {"covariance_type": covariance, "n_clusters": 2}).fit(wide)
+    labels = make_clustering("gmm", {"covariance_type": "diag", "n_clusters": 2}).fit(wide).labels_
+    assert labels.shape == (50,) and set(labels) <= {0, 1}
+
+
 @pytest.mark.parametrize(
     ("method", "params", "message"),
     [
@@ -163,7 +199,9 @@ def test_agglomerative_refuses_above_the_limit(blobs: tuple[np.ndarray, np.ndarr
         ("kmeans", {"n_clusters": 1}, "n_clusters must be >= 2"),
         ("dbscan", {"eps": 0}, "eps must be > 0"),
         ("agglomerative", {"linkage": "median"}, "linkage must be one of ward, average, complete, single"),
-        ("spectral", {}, "unknown clustering method 'spectral'; allowed: kmeans, dbscan, hdbscan, agglomerative"),
+        ("gmm", {"covariance_type": "round"}, "covariance_type must be one of full, tied, diag, spherical"),
+        ("gmm", {"n_init": 0}, "n_init must be >= 1"),
+        ("spectral", {}, "unknown clustering method 'spectral'; allowed: kmeans, dbscan, hdbscan, agglomerative, gmm"),
     ],
 )
 def test_bad_parameters_are_refused(method: str, params: dict, message: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
