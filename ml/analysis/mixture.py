@@ -1,9 +1,9 @@
 """Gaussian mixture clustering, registered as `gmm` (scikit-learn's `GaussianMixture`).
 
 N2D's last step (McConville et al. 2020): a mixture lets every cluster have its own shape and size,
-which the clumps of a UMAP map have and k-means assumes away. On Fashion-MNIST (all 70k images) a
-MoCo embedding → UMAP-10 → a full-covariance mixture of 10 reached ACC 0.700 / NMI 0.722, where
-k-means on the same map reached 0.641 / 0.697 (bench/bench_analysis.py fmnist).
+which k-means assumes away (tests/ml/test_clustering.py: sheared groups k-means cuts across). On a
+UMAP-10 map of a MoCo embedding of all 70k Fashion-MNIST images it is no better than k-means: ACC
+0.59–0.70 over EM starts against k-means' 0.64 (BENCHMARKS.md, issue 9's clustering).
 
 Registered from the bottom of `ml.analysis.clustering`, which imports this module.
 """
@@ -25,7 +25,7 @@ FULL_COVARIANCE_MAX_DIM = 128
 
 @register
 class GaussianMixtureClustering(Clustering):
-    """Labels are each point's most probable component; components are fitted by EM from k-means++ starts."""
+    """Labels are each point's most probable component; EM starts from a k-means clustering (scikit-learn's default)."""
 
     name = "gmm"
     label = "Gaussian mixture"
@@ -63,7 +63,7 @@ class GaussianMixtureClustering(Clustering):
         from sklearn.mixture import GaussianMixture
 
         model = GaussianMixture(n_components=min(k, x.shape[0]), covariance_type=self.params_["covariance_type"],
-                                n_init=self.params_["n_init"], init_params="k-means++", random_state=self.random_state)
+                                n_init=self.params_["n_init"], random_state=self.random_state)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # the last EM step is used either way
