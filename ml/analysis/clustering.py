@@ -106,7 +106,8 @@ def make_clustering(method: str, params: dict[str, Any] | None = None, random_st
     return CLUSTERINGS[method](random_state=random_state, **(params or {}))
 
 
-def _n_clusters_spec(help_text: str) -> ParamSpec:
+def n_clusters_spec(help_text: str) -> ParamSpec:
+    """The `n_clusters` parameter every k-based clustering shares (empty = chosen automatically)."""
     return ParamSpec("n_clusters", int, None, help_text, minimum=2, maximum=1_000)
 
 
@@ -116,7 +117,7 @@ class KMeansClustering(Clustering):
     label = "k-means"
     params = ParamSchema(
         (
-            _n_clusters_spec("k; empty = number of classes when labelled, else the best silhouette for k = 2..10"),
+            n_clusters_spec("k; empty = number of classes when labelled, else the best silhouette for k = 2..10"),
             ParamSpec("n_init", int, 10, "restarts; the best inertia is kept", minimum=1, maximum=100),
         )
     )
@@ -288,7 +289,7 @@ class AgglomerativeClustering(Clustering):
     label = "Agglomerative (hierarchical)"
     params = ParamSchema(
         (
-            _n_clusters_spec("k; empty = number of classes when labelled, else 10"),
+            n_clusters_spec("k; empty = number of classes when labelled, else 10"),
             ParamSpec("linkage", str, "ward", "merge rule", choices=("ward", "average", "complete", "single")),
         )
     )

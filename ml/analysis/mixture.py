@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ml.analysis.clustering import K_CHOICES, Clustering, _n_clusters_spec, register
+from ml.analysis.clustering import K_CHOICES, Clustering, n_clusters_spec, register
 from ml.analysis.neighbors import KnnGraph
 from ml.params import ParamError, ParamSchema, ParamSpec
 from ml.progress import ProgressCallback, report
@@ -31,7 +31,7 @@ class GaussianMixtureClustering(Clustering):
     label = "Gaussian mixture"
     params = ParamSchema(
         (
-            _n_clusters_spec("components; empty = number of classes when labelled, else the lowest BIC for k = 2..10"),
+            n_clusters_spec("components; empty = number of classes when labelled, else the lowest BIC for k = 2..10"),
             ParamSpec("covariance_type", str, "full", "each component's covariance", choices=("full", "tied", "diag", "spherical")),
             ParamSpec("n_init", int, 1, "restarts; the best likelihood is kept", minimum=1, maximum=20),
         )
