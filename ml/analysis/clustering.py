@@ -111,8 +111,47 @@ def n_clusters_spec(help_text: str) -> ParamSpec:
     return ParamSpec("n_clusters", int, None, help_text, minimum=2, maximum=1_000)
 
 
+class KClustering(Clustering):
+    """A clustering into k groups: k as given, else the number of label classes, else the k in
+    K_CHOICES whose clustering `_scored` rates highest (recorded as `k_source` = `chosen_by`)."""
+
+    chosen_by: ClassVar[str]  # how k is chosen without labels, e.g. "silhouette"
+    none_chosen: ClassVar[str]  # the ParamError when no k got a score
+
+    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
+        k = self.params_["n_clusters"] or n_classes
+        self.params_["k_source"] = "given" if self.params_["n_clusters"] else "classes"
+        if k is None:
+            k, labels = self._best_k(x, progress)
+            self.params_["k_source"] = self.chosen_by
+        else:
+            labels = self._cluster(x, k)
+        self.params_["n_clusters"] = int(k)
+        return labels
+
+    def _best_k(self, x: np.ndarray, progress: ProgressCallback | None) -> tuple[int, np.ndarray]:
+        best: tuple[float, int, np.ndarray] | None = None
+        choices = [k for k in K_CHOICES if k < x.shape[0]]
+        for step, k in enumerate(choices):
+            labels, score = self._scored(x, k)
+            if score is not None and (best is None or score > best[0]):
+                best = (score, k, labels)
+            report(progress, step + 1, len(choices), {"fraction": (step + 1) / len(choices)})
+        if best is None:
+            raise ParamError(self.none_chosen)
+        return best[1], best[2]
+
+    @abstractmethod
+    def _cluster(self, x: np.ndarray, k: int) -> np.ndarray:
+        """Labels (N,) of x in k groups."""
+
+    @abstractmethod
+    def _scored(self, x: np.ndarray, k: int) -> tuple[np.ndarray, float | None]:
+        """Labels of x in k groups and their score, higher is better (None: cannot be scored)."""
+
+
 @register
-class KMeansClustering(Clustering):
+class KMeansClustering(KClustering):
     name = "kmeans"
     label = "k-means"
     params = ParamSchema(
@@ -121,23 +160,14 @@ class KMeansClustering(Clustering):
             ParamSpec("n_init", int, 10, "restarts; the best inertia is kept", minimum=1, maximum=100),
         )
     )
-
-    def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
-        k = self.params_["n_clusters"] or n_classes
-        self.params_["k_source"] = "given" if self.params_["n_clusters"] else "classes"
-        if k is None:
-            k, labels = self._best_by_silhouette(x, progress)
-            self.params_["k_source"] = "silhouette"
-        else:
-            labels = self._kmeans(x, k)
-        self.params_["n_clusters"] = int(k)
-        return labels
+    chosen_by = "silhouette"
+    none_chosen = "k-means could not choose k: every k gave a single cluster"
 
     # scikit-learn's k-means splits work into chunks of 256 points per thread: below this many points
     # the threads only wait on each other (50× slower on a busy machine), so one thread is used.
     ONE_THREAD_BELOW = 5_000
 
-    def _kmeans(self, x: np.ndarray, k: int) -> np.ndarray:
+    def _cluster(self, x: np.ndarray, k: int) -> np.ndarray:
         from sklearn.cluster import KMeans
         from threadpoolctl import threadpool_limits
 
@@ -145,18 +175,9 @@ class KMeansClustering(Clustering):
         with threadpool_limits(1 if x.shape[0] < self.ONE_THREAD_BELOW else None):
             return model.fit_predict(x)
 
-    def _best_by_silhouette(self, x: np.ndarray, progress: ProgressCallback | None) -> tuple[int, np.ndarray]:
-        best: tuple[float, int, np.ndarray] | None = None
-        choices = [k for k in K_CHOICES if k < x.shape[0]]
-        for step, k in enumerate(choices):
-            labels = self._kmeans(x, k)
-            score = silhouette(x, labels, seed=self.random_state)
-            if score is not None and (best is None or score > best[0]):
-                best = (score, k, labels)
-            report(progress, step + 1, len(choices), {"fraction": (step + 1) / len(choices)})
-        if best is None:
-            raise ParamError("k-means could not choose k: every k gave a single cluster")
-        return best[1], best[2]
+    def _scored(self, x: np.ndarray, k: int) -> tuple[np.ndarray, float | None]:
+        labels = self._cluster(x, k)
+        return labels, silhouette(x, labels, seed=self.random_state)
 
 
 def knee_eps(k_distances: np.ndarray) -> float:

@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 
-from ml.analysis.clustering import K_CHOICES, Clustering, n_clusters_spec, register
+from ml.analysis.clustering import KClustering, n_clusters_spec, register
 from ml.analysis.neighbors import KnnGraph
 from ml.params import ParamError, ParamSchema, ParamSpec
-from ml.progress import ProgressCallback, report
+from ml.progress import ProgressCallback
 
 # A full (or tied) covariance has d² entries per component: above this many dimensions its fit is
 # slow and its estimate poor, and a diagonal one, or a projection, is the better choice.
@@ -24,7 +24,7 @@ FULL_COVARIANCE_MAX_DIM = 128
 
 
 @register
-class GaussianMixtureClustering(Clustering):
+class GaussianMixtureClustering(KClustering):
     """Labels are each point's most probable component; EM starts from a k-means clustering (scikit-learn's default)."""
 
     name = "gmm"
@@ -36,6 +36,8 @@ class GaussianMixtureClustering(Clustering):
             ParamSpec("n_init", int, 1, "restarts; the best likelihood is kept", minimum=1, maximum=20),
         )
     )
+    chosen_by = "bic"
+    none_chosen = "a Gaussian mixture needs at least 3 points to choose its number of components"
 
     def _check(self, x: np.ndarray) -> None:
         covariance, dims = self.params_["covariance_type"], x.shape[1]
@@ -46,17 +48,15 @@ class GaussianMixtureClustering(Clustering):
             )
 
     def _fit(self, x: np.ndarray, knn: KnnGraph | None, n_classes: int | None, progress: ProgressCallback | None) -> np.ndarray:
-        p = self.params_
-        data = x.astype(np.float64)  # EM's covariance updates in float32 lose definiteness on tight clusters
-        k = p["n_clusters"] or n_classes
-        p["k_source"] = "given" if p["n_clusters"] else "classes"
-        if k is None:
-            k, labels = self._best_by_bic(data, progress)
-            p["k_source"] = "bic"
-        else:
-            labels = self._mixture(data, k).predict(data)
-        p["n_clusters"] = int(k)
-        return labels
+        # float64 once for every k: EM's covariance updates in float32 lose definiteness on tight clusters.
+        return super()._fit(x.astype(np.float64), knn, n_classes, progress)
+
+    def _cluster(self, x: np.ndarray, k: int) -> np.ndarray:
+        return self._mixture(x, k).predict(x)
+
+    def _scored(self, x: np.ndarray, k: int) -> tuple[np.ndarray, float | None]:
+        model = self._mixture(x, k)
+        return model.predict(x), -float(model.bic(x))  # the lowest Bayesian information criterion wins
 
     def _mixture(self, x: np.ndarray, k: int):  # -> sklearn.mixture.GaussianMixture
         from sklearn.exceptions import ConvergenceWarning
@@ -71,17 +71,3 @@ class GaussianMixtureClustering(Clustering):
         except ValueError as error:  # a component collapsed onto too few distinct points
             raise ParamError(f"the Gaussian mixture could not be fitted with {k} components ({error}); "
                              "try fewer components or covariance_type diag") from None
-
-    def _best_by_bic(self, x: np.ndarray, progress: ProgressCallback | None) -> tuple[int, np.ndarray]:
-        """The k in K_CHOICES whose mixture has the lowest Bayesian information criterion."""
-        best: tuple[float, int, np.ndarray] | None = None
-        choices = [k for k in K_CHOICES if k < x.shape[0]]
-        for step, k in enumerate(choices):
-            model = self._mixture(x, k)
-            bic = float(model.bic(x))
-            if best is None or bic < best[0]:
-                best = (bic, k, model.predict(x))
-            report(progress, step + 1, len(choices), {"fraction": (step + 1) / len(choices)})
-        if best is None:
-            raise ParamError("a Gaussian mixture needs at least 3 points to choose its number of components")
-        return best[1], best[2]
