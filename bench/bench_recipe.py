@@ -31,6 +31,7 @@ from ml.datasets import load_dataset  # noqa: E402
 from ml.evaluation import knn_accuracy  # noqa: E402
 from ml.methods import METHODS, contrastive  # noqa: E402
 from ml.models.encoders import ConvEncoder  # noqa: E402
+from ml.precision import PRECISIONS, autocast  # noqa: E402
 from ml.training import encode  # noqa: E402
 
 
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--blur", type=float, default=0.0)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--erase", type=float, default=0.0, help="probability of random erasing (one rectangle, 2-20 %% of the area)")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS, help="bfloat16: the networks under CPU autocast, as ml.training on a CPU with native bf16")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", "1")))
@@ -141,7 +143,8 @@ def main() -> None:
             warm = min(1.0, progress / args.warmup) if args.warmup > 0 else 1.0
             for group in optimiser.param_groups:
                 group["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
-        loss = method.loss(batch)
+        with autocast(torch.device("cpu"), args.precision):
+            loss = method.loss(batch)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

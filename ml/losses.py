@@ -2,6 +2,7 @@
 contractive penalty for the contractive autoencoder."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -9,6 +10,30 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def in_float32(loss: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Runs `loss` with autocast off, on float32 copies of its 16-bit tensor arguments (float64 stays).
+
+    Under bfloat16 autocast (`ml.precision`) the encoders and heads compute in bf16, but its 8-bit
+    mantissa cannot hold cosine similarities divided by a temperature: at τ = 0.05 logits near 20
+    come in steps of 0.125. The contrastive losses are cheap next to the networks, so they keep float32.
+    """
+
+    @functools.wraps(loss)
+    def float32_loss(*args: object, **kwargs: object) -> torch.Tensor:
+        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        with torch.autocast(tensors[0].device.type, enabled=False):
+            return loss(*(_at_least_float32(arg) for arg in args), **kwargs)
+
+    return float32_loss
+
+
+def _at_least_float32(value: object) -> object:
+    if isinstance(value, torch.Tensor) and value.dtype in (torch.bfloat16, torch.float16):
+        return value.float()
+    return value
+
+
+@in_float32
 def nt_xent_loss(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     """Normalised temperature-scaled cross entropy (SimCLR) for two views of the same batch.
 
@@ -40,6 +65,7 @@ class NTXentLoss(nn.Module):
         return nt_xent_loss(z_a, z_b, self.temperature)
 
 
+@in_float32
 def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, negatives: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """InfoNCE as in MoCo: each query is classified among its own key and every queued negative.
 
@@ -57,6 +83,7 @@ def info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, negatives: torch.Te
     return (torch.logaddexp(positive, torch.logsumexp(negative, dim=1)) - positive).mean()
 
 
+@in_float32
 def negative_cosine_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """BYOL's normalised MSE: mean over the batch of ‖p/‖p‖ − z/‖z‖‖² = 2 − 2·cos(p, z).
 

@@ -20,6 +20,7 @@ from ml.decoder import reconstruction_errors
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
 from ml.models.sizing import is_small
+from ml.precision import FLOAT32, autocast, choose_precision
 from ml.progress import ProgressCallback, report
 from ml.train_config import TrainConfig
 
@@ -175,6 +176,8 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     encoder_name = getattr(method, "encoder_name", config.encoder)
     checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True) if resuming else None
     threads = configure_threads(encoder_name, checkpoint.get("torch_threads") if checkpoint else None, dataset.image_shape) if device.type == "cpu" else None
+    # A checkpoint from before precisions were recorded was trained in float32.
+    precision = choose_precision(config.method, device, checkpoint.get("precision", FLOAT32) if checkpoint else None)
     optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
 
     images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, C, H, W) uint8
@@ -188,7 +191,7 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     artifacts.write_json(
         run_dir / artifacts.CONFIG,
         {**config.to_dict(), "encoder_resolved": encoder_name, "device_resolved": str(device), "torch_threads": threads,
-         "dataset_info": {"name": dataset.name, "n": len(dataset), "image_shape": list(dataset.image_shape), "has_labels": dataset.has_labels, "n_train": n_train}},
+         "precision": precision, "dataset_info": {"name": dataset.name, "n": len(dataset), "image_shape": list(dataset.image_shape), "has_labels": dataset.has_labels, "n_train": n_train}},
     )
 
     monitor, monitor_labels = None, None
@@ -219,7 +222,8 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             batch = _as_batch(images[order[step * batch_size : (step + 1) * batch_size]])
-            loss = method.loss(batch)
+            with autocast(device, precision):
+                loss = method.loss(batch)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -244,7 +248,8 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
         artifacts.write_torch(
             checkpoint_path,
             {"model": method.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-             "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict(), "torch_threads": threads},
+             "rng": _rng_state(shuffle), "history": history, "epoch": epoch + 1, "train_seconds": train_seconds, "config": config.to_dict(), "torch_threads": threads,
+             "precision": precision},
         )
         done = (epoch + 1) * steps_per_epoch
         report(progress, epoch + 1, steps_per_epoch, _progress_metrics(config, done, total_steps, history[-1]["loss"], session_steps, session_start, batch_size, history))
