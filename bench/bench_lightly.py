@@ -110,6 +110,7 @@ def latentmap_side(method: str, dataset: ImageDataset, seed: int, epochs: int = 
 
     keep: a folder to leave the run in (keep/<method>), e.g. for bench_analysis.py's `--embedding`.
     """
+    from ml import artifacts
     from ml.methods import METHODS
     from ml.training import TrainConfig, train
 
@@ -119,8 +120,9 @@ def latentmap_side(method: str, dataset: ImageDataset, seed: int, epochs: int = 
         run_dir = keep / method if keep else Path(scratch)
         run_dir.mkdir(parents=True, exist_ok=True)
         metrics = train(config, dataset, run_dir)
+        precision = json.loads((run_dir / artifacts.CONFIG).read_text())["precision"]
     return {"side": f"latentmap {method}", "knn": metrics["knn_accuracy"], "seconds": metrics["train_seconds"],
-            "ips": metrics["images_per_second"], "epochs": config.epochs}
+            "ips": metrics["images_per_second"], "epochs": config.epochs, "precision": precision}
 
 
 def ensure_lightly_venv() -> Path:
@@ -167,11 +169,11 @@ def main() -> None:
     print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST, kNN-5 of the 32-d encoder output (10k test vs 60k train), torch threads "
           f"{torch.get_num_threads()}, lightly DataLoader workers {args.workers}, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
     pixels = dataset.images.reshape(len(dataset), -1).astype(np.float32) / 255.0
-    print("| pipeline | epochs | train s | img/s | × lightly img/s | kNN-5 |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(f"| raw pixels (784-d) | – | – | – | – | {knn_on_test_split(pixels, dataset):.4f} |")
-    for row in [*rows, lightly]:
-        print(f"| {row['side']} | {row['epochs']:.1f} | {row['seconds']:.0f} | {row['ips']:.0f} | {row['ips'] / lightly['ips']:.1f}× | {row['knn']:.4f} |",
+    print("| pipeline | precision | epochs | train s | img/s | × lightly img/s | kNN-5 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"| raw pixels (784-d) | – | – | – | – | – | {knn_on_test_split(pixels, dataset):.4f} |")
+    for row in [*rows, {**lightly, "precision": "float32"}]:
+        print(f"| {row['side']} | {row['precision']} | {row['epochs']:.1f} | {row['seconds']:.0f} | {row['ips']:.0f} | {row['ips'] / lightly['ips']:.1f}× | {row['knn']:.4f} |",
               flush=True)
 
 
