@@ -1,0 +1,96 @@
+"""Training-step throughput of the contrastive methods on Fashion-MNIST batches, float32 against bf16 autocast.
+
+Each (method, precision) pair runs in its own process (a fresh allocator and oneDNN cache), in
+interleaved rounds so that a noisy neighbour hits every pair alike; the table gives the median of
+the rounds. A step is what ml.training does per batch: both views, the loss under
+`ml.precision.autocast`, backward, Adam and the EMA update.
+
+    flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_step.py
+    .venv/bin/python bench/bench_step.py --methods moco --rounds 5 --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BATCH = 512
+WARM_STEPS, TIMED_STEPS = 5, 35
+
+
+def one_measurement(method_name: str, precision: str, encoder: str, threads: int) -> float:
+    """Images per second of `TIMED_STEPS` training steps after `WARM_STEPS`, in this process."""
+    import torch
+
+    from ml.datasets import load_dataset
+    from ml.methods import METHODS
+    from ml.precision import autocast
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dataset = load_dataset("fashion-mnist")
+    images = torch.from_numpy(dataset.images[: BATCH * (WARM_STEPS + TIMED_STEPS)]).permute(0, 3, 1, 2).contiguous()
+    method = METHODS[method_name](dataset.image_shape, 32, encoder, dataset.name)
+    method.train()
+    optimiser = torch.optim.Adam(method.parameters(), lr=2e-3)
+    cpu = torch.device("cpu")
+
+    def step(i: int) -> None:
+        batch = images[i * BATCH : (i + 1) * BATCH].float().div_(255.0)
+        with autocast(cpu, precision):
+            loss = method.loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        method.after_step(i + 1, 1000)
+
+    for i in range(WARM_STEPS):
+        step(i)
+    started = time.perf_counter()
+    for i in range(WARM_STEPS, WARM_STEPS + TIMED_STEPS):
+        step(i)
+    return TIMED_STEPS * BATCH / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="simclr,moco,byol")
+    parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--encoder", default="conv", help="the encoder each method trains (conv: the Fashion-MNIST default)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "PRECISION"), help=argparse.SUPPRESS)  # a child process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_measurement(*args.one, args.encoder, args.threads)))
+        return
+
+    pairs = [(method, precision) for method in args.methods.split(",") for precision in args.precisions.split(",")]
+    rates: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+    load_before = os.getloadavg()[0]
+    for _ in range(args.rounds):
+        for method, precision in pairs:
+            command = [sys.executable, __file__, "--one", method, precision, "--encoder", args.encoder, "--threads", str(args.threads)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rates[(method, precision)].append(json.loads(output.strip().splitlines()[-1]))
+    print(f"\n`{' '.join(sys.argv)}` — {BATCH} Fashion-MNIST images per step, {args.encoder} encoder, {args.threads} torch threads, "
+          f"median of {args.rounds} interleaved rounds, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
+    print("| method | precision | img/s per step (median) | rounds | × float32 |")
+    print("|---|---|---:|---|---:|")
+    for method, precision in pairs:
+        median = statistics.median(rates[(method, precision)])
+        baseline = statistics.median(rates.get((method, "float32"), [median]))
+        rounds = ", ".join(f"{rate:.0f}" for rate in rates[(method, precision)])
+        print(f"| {method} | {precision} | {median:.0f} | {rounds} | {median / baseline:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
