@@ -107,7 +107,7 @@ SIMCLR = MethodSpec(
     # Fashion-MNIST: 512 images (1,024 views) per batch give more negatives. The batch-norm conv net beat
     # the wide MLP at equal time (validation kNN-5 0.845 after 750 steps in 225 s against 0.840 after
     # 1,400 MLP steps in 239 s; the MLP had stopped improving), so `auto` picks it here. It trains
-    # ~4,700 images/s on two idle cores (~1,700 on one busy core): 20 epochs take ~4 minutes (~12).
+    # ~5,800 images/s on two idle cores in bf16 (~1,700 on one busy core in float32): 20 epochs take ~3.5 minutes (~12).
     # More would not pay: 40 epochs' steps gave validation kNN-5 0.868 against 0.870 for 20.
     grey_28_defaults=_defaults(20, 512),
     grey_28_encoder="conv",
@@ -124,8 +124,8 @@ MOCO = MethodSpec(
     small_defaults=_defaults(30, 256),
     # Fashion-MNIST: the batch-norm conv net, as for simclr (validation kNN-5 0.860 after 750 steps with the
     # grey views of ml/augment.py, queue 4,096; with the older views a queue of 8,192 gave 0.841 against 0.845).
-    # The key encoder's pass and the 1,024 × 4,096 logits make it ~1.3× simclr's cost per image
-    # (~1,000–1,400 images/s on one core): 14 epochs take 10–14 of the 15 minutes.
+    # The key encoder's pass and the 1,024 × 4,096 logits make it ~1.35× simclr's cost per image
+    # (~4,300 images/s on two idle cores in bf16, ~1,000–1,400 on one busy core): 14 epochs take 3–14 minutes.
     grey_28_defaults=_defaults(14, 512),
     grey_28_encoder="conv",
     check=_moco_check,
@@ -142,7 +142,7 @@ BYOL = MethodSpec(
     # Fashion-MNIST: the batch-norm conv net, as for simclr and moco. Under bf16 autocast (ml/precision.py)
     # it beat the wide MLP BYOL had kept (validation kNN-5 0.863 after 55 epochs' steps against 0.841;
     # 0.853 against 0.829 after 30). Unlike simclr (0.870 after 20 epochs' steps, 0.868 after 40), BYOL
-    # still gains from longer training: 55 epochs take ~10 of the 15 minutes on two idle cores.
+    # still gains from longer training: 55 epochs take ~9 of the 15 minutes on two idle cores (~6,000 images/s in bf16).
     grey_28_defaults=_defaults(55, 512),
     grey_28_encoder="conv",
     check=_momentum_below_one,
