@@ -20,8 +20,8 @@ def in_float32(loss: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]
 
     @functools.wraps(loss)
     def float32_loss(*args: object, **kwargs: object) -> torch.Tensor:
-        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
-        with torch.autocast(tensors[0].device.type, enabled=False):
+        device = next(arg.device for arg in args if isinstance(arg, torch.Tensor))
+        with torch.autocast(device.type, enabled=False):
             return loss(*(_at_least_float32(arg) for arg in args), **kwargs)
 
     return float32_loss
