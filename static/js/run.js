@@ -102,6 +102,9 @@ async function start() {
     return;
   }
   mark("run-received");
+  // The guess is wrong while the run is still training or importing (its points request answered 409):
+  // the map loads afresh once the run's job ends.
+  if (run.status !== "succeeded") state.prefetch = null;
   state.datasetPromise = (run.config || {}).has_images === false
     ? Promise.reject(new Error("this import brought no images"))
     : api.get(`/api/datasets/${enc(run.dataset)}`);
