@@ -41,4 +41,5 @@ def run_detail(run: Run, registry: Registry) -> RunDetail:
         job=job_out(job) if job else None,
         embedding_shape=run_files.embedding_shape(run_dir) if run.status == "succeeded" else None,
         has_reconstructions=(run_dir / "reconstructions.npz").exists(),
+        trained_with=run_files.trained_with(run_dir),
     )

@@ -48,6 +48,21 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
     return value if isinstance(value, list) else []
 
 
+TRAINED_WITH = {"encoder_resolved": "encoder", "device_resolved": "device", "precision": "precision", "torch_threads": "torch_threads"}
+
+
+def trained_with(run_dir: Path) -> dict[str, Any] | None:
+    """What training resolved from the request (encoder for `auto`, device, precision, torch threads),
+    from the run's config.json; None before training has written it (and for imports)."""
+    try:
+        config = json.loads((run_dir / artifacts.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or "device_resolved" not in config:
+        return None
+    return {name: config[key] for key, name in TRAINED_WITH.items() if config.get(key) is not None}
+
+
 def labels(run_dir: Path) -> np.ndarray | None:
     return load_array(run_dir / artifacts.LABELS)
 

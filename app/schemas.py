@@ -145,6 +145,8 @@ class RunDetail(RunSummary):
     job: JobOut | None
     embedding_shape: list[int] | None
     has_reconstructions: bool
+    trained_with: dict[str, Any] | None = Field(
+        default=None, description="what training resolved: encoder, device, precision (float32 or bfloat16), torch_threads")
 
 
 class ProjectionCreate(BaseModel):

@@ -36,6 +36,9 @@ def test_runs_list_and_detail(api: TestClient, tiny_run) -> None:
     assert len(run["history"]) == 1 and run["history"][0]["epoch"] == 1
     assert run["job"]["id"] == tiny_run.job_id and run["job"]["status"] == "succeeded"
     assert run["has_reconstructions"] is True
+    # What training resolved from the request: the autoencoder trains in float32 on the CPU here.
+    assert run["trained_with"]["device"] == "cpu" and run["trained_with"]["precision"] == "float32"
+    assert set(run["trained_with"]) == {"encoder", "device", "precision", "torch_threads"}
 
 
 def test_points_are_base64_typed_arrays(api: TestClient, tiny_run) -> None:

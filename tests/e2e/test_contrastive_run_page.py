@@ -65,6 +65,8 @@ def test_simclr_health_curves_live_and_on_the_run_tab_and_the_collapse_warning(t
         assert page.locator("#health-history .health-plot .scatterlayer .trace").count() == len(CHART_KEYS)
         assert page.locator("#health-warning").is_hidden() == (verdict == "healthy")
         screenshot(page, "ssl-health-run-tab")
+        # Beside the request, what training resolved: bf16 where this CPU computes it natively, else float32.
+        assert page.locator('#run-config [data-trained-with="precision"] dd').inner_text() == run["trained_with"]["precision"]
         page.locator("#health-history").screenshot(path=str(ARTIFACTS / "ssl-health-run-tab-panel.png"))
 
         # Embeddings that collapse onto one direction (identical vectors: std 0) raise the warning.

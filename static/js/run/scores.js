@@ -60,6 +60,10 @@ export async function renderRunTab() {
     const text = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${v}`).join(", ") || "—" : String(value);
     config.append(el("div", {}, el("dt", { text: humanName(key) }), el("dd", { text })));
   }
+  // What training resolved (the encoder `auto` chose, the device, bf16 or float32): a figure is only comparable with its precision.
+  for (const [key, value] of Object.entries(run.trained_with || {})) {
+    config.append(el("div", { "data-trained-with": key }, el("dt", { text: `${humanName(key)} used` }), el("dd", { text: String(value) })));
+  }
   if ($("#panel-run").hidden) return;
   if (runTabRendered) {
     if (window.Plotly && $("#history-chart").data) window.Plotly.Plots.resize("history-chart");
