@@ -20,7 +20,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, settings_factory):
 def test_methods_describe_moco_and_byol_with_defaults_for_a_dataset(api: TestClient) -> None:
     training = api.get("/api/methods").json()["training"]
     moco = {spec["name"]: spec for spec in training["moco"]["params"]}
-    assert moco["queue_size"]["type"] == "int" and moco["queue_size"]["default"] == 4096
+    assert moco["queue_size"]["type"] == "int" and moco["queue_size"]["default"] == 2048
     assert moco["temperature"]["exclusive_minimum"] is True and moco["momentum"]["default"] == 0.99
     byol = {spec["name"]: spec for spec in training["byol"]["params"]}
     assert set(byol) == {"momentum", "predictor_hidden", "augmentation_strength"}
