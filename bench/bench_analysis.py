@@ -131,6 +131,11 @@ def bench_fmnist(args: argparse.Namespace) -> None:
         if args.normalise:  # the geometry the contrastive losses see: Euclidean on unit vectors is monotone in cosine
             embedding = embedding / np.linalg.norm(embedding, axis=1, keepdims=True).clip(1e-12)
             name += ", L2-normalised"
+        if args.concat:  # N2D's "concatenated features": each run's embedding scaled to a mean row norm of 1, side by side
+            other = np.load(Path(args.concat) / artifacts.EMBEDDINGS)
+            other_config = artifacts.read_json(Path(args.concat) / artifacts.CONFIG)
+            embedding = np.hstack([block / np.linalg.norm(block, axis=1).mean() for block in (embedding, other)]).astype(np.float32)
+            name += f" ⊕ {other_config['method']}-{other_config['embedding_dim']} (each scaled to mean norm 1)"
         load_seconds = time.perf_counter() - started
         title_embedding = f"embedding = {name}, loaded in {load_seconds:.0f} s; pipeline seconds exclude training"
     else:
@@ -150,8 +155,8 @@ def bench_fmnist(args: argparse.Namespace) -> None:
         on_map = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, on=projection["id"], seed=args.seed)
         rows.append([f"{name} → UMAP-10 (n_neighbors {args.n_neighbors}, min_dist 0) → k-means", on_map["accuracy"], on_map["nmi"], on_map["ari"], before + on_map["seconds"]])
         for seed in range(args.seed, args.seed + args.gmm_seeds):
-            mixture = run_clustering(run_dir, "gmm", {"n_clusters": 10, "covariance_type": "full"}, on=projection["id"], seed=seed)
-            rows.append([f"{name} → UMAP-10 → gmm (full covariance; N2D's last step), seed {seed}", mixture["accuracy"], mixture["nmi"], mixture["ari"], before + mixture["seconds"]])
+            mixture = run_clustering(run_dir, "gmm", {"n_clusters": 10, "covariance_type": "full", "n_init": args.gmm_n_init}, on=projection["id"], seed=seed)
+            rows.append([f"{name} → UMAP-10 → gmm (full covariance; N2D's last step; n_init {args.gmm_n_init}), seed {seed}", mixture["accuracy"], mixture["nmi"], mixture["ari"], before + mixture["seconds"]])
         if not args.skip_hdbscan:
             hdb = run_clustering(run_dir, "hdbscan", {}, on=projection["id"], seed=args.seed)
             rows.append([f"{name} → UMAP-10 → HDBSCAN (noise {hdb['noise_fraction']:.2f} counted as misses)", hdb["accuracy"], hdb["nmi"], hdb["ari"], before + hdb["seconds"]])
@@ -348,7 +353,7 @@ def bench_hdbscan(args: argparse.Namespace) -> None:
     """
     from sklearn.cluster import HDBSCAN
 
-    from ml.analysis import clustering
+    from ml.analysis import density
     from ml.analysis.clustering import make_clustering
     from ml.analysis.projection import make_projection
 
@@ -370,7 +375,7 @@ def bench_hdbscan(args: argparse.Namespace) -> None:
     subset = np.sort(np.random.default_rng(args.seed).choice(len(coords), size=min(args.subset, len(coords)), replace=False))
     part = np.ascontiguousarray(coords[subset])
     # The fast path at any size of subset, so that the comparison is of the two implementations.
-    clustering.HDBSCAN_FAST_MIN_POINTS = 0
+    density.HDBSCAN_FAST_MIN_POINTS = 0
     model, seconds = timed(lambda: make_clustering("hdbscan", {}, args.seed).fit(part), f"ours on the {len(part):,} subset")
     resolved = {k: model.params_[k] for k in ("min_cluster_size", "min_samples")}
     rows.append([f"ours ({model.params_['implementation']}), subset of {len(part):,} ({resolved})", seconds, _clusters(model.labels_), "", ""])
@@ -397,6 +402,8 @@ def main() -> None:
     parser.add_argument("--n-neighbors", type=int, default=30, help="UMAP n_neighbors for the fmnist pipeline")
     parser.add_argument("--embedding", help="fmnist: a run directory whose embeddings.npy/labels.npy replace PCA-50")
     parser.add_argument("--normalise", action="store_true", help="fmnist: L2-normalise the embedding first (cosine geometry)")
+    parser.add_argument("--gmm-n-init", type=int, default=1, help="fmnist: gmm's EM starts per fit, the best likelihood kept")
+    parser.add_argument("--concat", help="fmnist: a second run directory whose embedding is concatenated to --embedding's")
     parser.add_argument("--gmm-seeds", type=int, default=1, help="fmnist: EM starts of gmm on the same map, one row each (seeds --seed, --seed + 1, ...)")
     parser.add_argument("--skip-hdbscan", action="store_true", help="fmnist: leave out HDBSCAN (O(N²) on 70k points)")
     parser.add_argument("--sklearn-max", type=int, default=10_000, help="largest N for scikit-learn's TSNE")

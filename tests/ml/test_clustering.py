@@ -6,8 +6,9 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from ml.analysis import clustering
-from ml.analysis.clustering import CLUSTERINGS, knee_eps, make_clustering
+from ml.analysis import clustering, density, hierarchical
+from ml.analysis.clustering import CLUSTERINGS, make_clustering
+from ml.analysis.density import knee_eps
 from ml.analysis.neighbors import KnnGraph, compute_knn
 from ml.params import ParamError
 from ml.progress import Stopped
@@ -87,7 +88,7 @@ def test_hdbscan_fast_path_gives_scikit_learn_labels(
 ) -> None:
     from sklearn.cluster import HDBSCAN
 
-    monkeypatch.setattr(clustering, "HDBSCAN_FAST_MIN_POINTS", 100)
+    monkeypatch.setattr(density, "HDBSCAN_FAST_MIN_POINTS", 100)
     params = {"min_cluster_size": min_cluster_size, "min_samples": min_samples}
     model = make_clustering("hdbscan", params).fit(uneven)
     expected = HDBSCAN(**params, copy=True).fit_predict(uneven)
@@ -98,7 +99,7 @@ def test_hdbscan_fast_path_gives_scikit_learn_labels(
 
 
 def test_hdbscan_keeps_scikit_learn_above_30_dimensions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clustering, "HDBSCAN_FAST_MIN_POINTS", 100)
+    monkeypatch.setattr(density, "HDBSCAN_FAST_MIN_POINTS", 100)
     x, y = make_blobs(n_samples=300, centers=3, n_features=31, cluster_std=0.5, random_state=0)
     model = make_clustering("hdbscan", {"min_cluster_size": 20}).fit(x.astype(np.float32))
     assert model.params_["implementation"] == "scikit-learn"
@@ -116,7 +117,7 @@ def test_hdbscan_keeps_scikit_learn_above_30_dimensions(monkeypatch: pytest.Monk
 def test_hdbscan_refuses_hopeless_inputs_before_any_work(
     limit: str, value: int, shape: tuple[int, int], params: dict, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(clustering, limit, value)
+    monkeypatch.setattr(density, limit, value)
     calls: list[float] = []
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     with pytest.raises(ParamError, match=message):
@@ -142,7 +143,7 @@ def test_agglomerative_recovers_blobs(linkage: str, blobs: tuple[np.ndarray, np.
 
 def test_agglomerative_uses_a_knn_connectivity_graph_above_the_threshold(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = blobs
-    monkeypatch.setattr(clustering, "AGGLOMERATIVE_CONNECTIVITY_ABOVE", 100)
+    monkeypatch.setattr(hierarchical, "AGGLOMERATIVE_CONNECTIVITY_ABOVE", 100)
     model = make_clustering("agglomerative", {"n_clusters": 3})
     assert model.needs_knn(300)
     model.fit(x, compute_knn(x))
@@ -151,7 +152,7 @@ def test_agglomerative_uses_a_knn_connectivity_graph_above_the_threshold(blobs: 
 
 
 def test_agglomerative_refuses_above_the_limit(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clustering, "AGGLOMERATIVE_MAX_POINTS", 250)
+    monkeypatch.setattr(hierarchical, "AGGLOMERATIVE_MAX_POINTS", 250)
     with pytest.raises(ParamError, match="agglomerative clustering is limited to 250 points and this has 300"):
         make_clustering("agglomerative").fit(blobs[0])
 
