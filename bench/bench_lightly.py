@@ -14,12 +14,14 @@ lightly side in as a subprocess (`--side lightly`).
     LATENTMAP_TORCH_THREADS=1 flock /tmp/latentmap-bench.lock .venv/bin/python bench/bench_lightly.py
     .venv/bin/python bench/bench_lightly.py --methods simclr --seconds 120     # a short check
     .venv/bin/python bench/bench_lightly.py --keep /tmp/runs    # keep the runs for bench_analysis.py fmnist --embedding
+    .venv/bin/python bench/bench_lightly.py --throughput-rounds 5   # images/s only, in interleaved rounds
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,8 +53,9 @@ def knn_on_test_split(embeddings: np.ndarray, dataset: ImageDataset) -> float:
 # lightly side (runs inside bench/.venv-lightly)
 
 
-def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
-    """lightly's SimCLR example on latentmap's conv encoder for `seconds` of training: img/s and kNN-5."""
+def lightly_pipeline(batch_size: int, workers: int, seed: int):
+    """lightly's SimCLR example on latentmap's conv encoder: (dataset, encoder, step), where step(views)
+    trains on one batch of the DataLoader (view_a, view_b) and the loader is `step.loader`."""
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
     from lightly.transforms import SimCLRTransform
@@ -81,24 +84,47 @@ def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> di
     criterion = NTXentLoss()
     optimiser = torch.optim.SGD(model.parameters(), lr=0.06)
     model.train()
-    images_seen, start, epochs = 0, time.perf_counter(), 0
+
+    def step(views) -> int:
+        view_a, view_b = views
+        loss = criterion(model(view_a), model(view_b))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        return len(view_a)
+
+    step.loader = loader
+    return dataset, encoder, step, len(train_images)
+
+
+def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
+    """lightly's SimCLR example on latentmap's conv encoder for `seconds` of training: img/s and kNN-5."""
+    dataset, encoder, step, n_train = lightly_pipeline(batch_size, workers, seed)
+    images_seen, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        for view_a, view_b in loader:
-            loss = criterion(model(view_a), model(view_b))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            images_seen += len(view_a)
+        for views in step.loader:
+            images_seen += step(views)
             if time.perf_counter() - start >= seconds:
                 break
-        epochs += 1
     train_seconds = time.perf_counter() - start
     encoder.eval()
     with torch.inference_mode():
         pixels = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).float().div_(255.0)
         embeddings = torch.cat([encoder(pixels[i : i + 2048]) for i in range(0, len(pixels), 2048)]).numpy()
     return {"side": "lightly simclr (example pipeline)", "knn": knn_on_test_split(embeddings, dataset), "seconds": train_seconds,
-            "ips": images_seen / train_seconds, "epochs": images_seen / len(train_images)}
+            "ips": images_seen / train_seconds, "epochs": images_seen / n_train}
+
+
+def lightly_throughput(steps: int, warm_steps: int, batch_size: int, workers: int, seed: int) -> float:
+    """Images/s of `steps` batches of lightly's pipeline, data loading included, after `warm_steps` batches."""
+    _, _, step, _ = lightly_pipeline(batch_size, workers, seed)
+    batches = iter(step.loader)
+    for _ in range(warm_steps):
+        step(next(batches))
+    started, images = time.perf_counter(), 0
+    for _ in range(steps):
+        images += step(next(batches))
+    return images / (time.perf_counter() - started)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -141,9 +167,42 @@ def run_lightly(seconds: float, batch_size: int, workers: int, seed: int) -> dic
     return json.loads(output.strip().splitlines()[-1])
 
 
+def run_lightly_throughput(steps: int, batch_size: int, workers: int, seed: int) -> float:
+    command = [str(ensure_lightly_venv()), __file__, "--side", "lightly-throughput", "--steps", str(steps), "--batch", str(batch_size),
+               "--workers", str(workers), "--seed", str(seed)]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def throughput_rounds(methods: list[str], rounds: int, steps: int, batch_size: int, workers: int, seed: int) -> None:
+    """images/s of lightly's pipeline and of each latentmap method's training step (bench_step.py, in
+    the precision the product picks here), in interleaved rounds: this shared machine's speed drifts
+    by ±25 % over minutes, so runs minutes apart compare the machine as much as the pipelines."""
+    from ml.precision import choose_precision
+
+    threads = torch.get_num_threads()
+    precisions = {method: choose_precision(method, torch.device("cpu")) for method in methods}
+    rates: dict[str, list[float]] = {"lightly": [], **{method: [] for method in methods}}
+    load_before = os.getloadavg()[0]
+    for _ in range(rounds):
+        rates["lightly"].append(run_lightly_throughput(steps, batch_size, workers, seed))
+        for method in methods:
+            command = [sys.executable, str(ROOT / "bench" / "bench_step.py"), "--one", method, precisions[method], "--encoder", "conv",
+                       "--threads", str(threads)]
+            rates[method].append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
+    lightly = statistics.median(rates["lightly"])
+    print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST batches of {batch_size}, torch threads {threads}, lightly DataLoader workers {workers}, "
+          f"median of {rounds} interleaved rounds, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
+    print("| pipeline | precision | img/s (median) | rounds | × lightly |")
+    print("|---|---|---:|---|---:|")
+    for name, values in rates.items():
+        median = statistics.median(values)
+        label = "lightly simclr (example pipeline, data loading included)" if name == "lightly" else f"latentmap {name} (training step, views included)"
+        print(f"| {label} | {precisions.get(name, 'float32')} | {median:.0f} | {', '.join(f'{v:.0f}' for v in values)} | {median / lightly:.1f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("both", "lightly"), default="both")
+    parser.add_argument("--side", choices=("both", "lightly", "lightly-throughput"), default="both")
     parser.add_argument("--methods", default="simclr,moco,byol", help="latentmap methods to train with their defaults")
     parser.add_argument("--seconds", type=float, default=0, help="lightly's budget; 0 = latentmap simclr's training time")
     parser.add_argument("--batch", type=int, default=512)
@@ -151,10 +210,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=0, help="latentmap epochs instead of each method's default (a quick check)")
     parser.add_argument("--keep", type=Path, help="a folder to keep each latentmap run in (KEEP/<method>), for bench_analysis.py --embedding")
+    parser.add_argument("--throughput-rounds", type=int, default=0,
+                        help="instead of training runs: images/s only, lightly's pipeline and each method's step in this many interleaved rounds")
+    parser.add_argument("--steps", type=int, default=20, help="lightly's timed batches per throughput round (after 3 warm-up batches)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTMAP_TORCH_THREADS", str(os.cpu_count() or 1))))
     if args.side == "lightly":
         print(json.dumps(lightly_side(args.seconds, args.batch, args.workers, args.seed)))
+        return
+    if args.side == "lightly-throughput":
+        print(json.dumps(lightly_throughput(args.steps, 3, args.batch, args.workers, args.seed)))
+        return
+    if args.throughput_rounds:
+        throughput_rounds(args.methods.split(","), args.throughput_rounds, args.steps, args.batch, args.workers, args.seed)
         return
 
     dataset = load_dataset("fashion-mnist")
