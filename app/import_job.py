@@ -62,11 +62,11 @@ def import_embeddings(context: JobContext) -> dict[str, Any]:
 
 
 def score_embedding(embedding: np.ndarray, labels: np.ndarray | None, seed: int) -> dict[str, Any]:
-    """knn_accuracy and linear_probe_accuracy on the labelled points (None without two classes),
+    """knn_accuracy (Euclidean and cosine) and linear_probe_accuracy on the labelled points (None without two classes),
     and how many points they were scored on (a seeded sample of at most SCORED_POINTS)."""
-    from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
+    from ml.evaluation import cosine_knn_accuracy, evaluation_split, knn_accuracy, linear_probe_accuracy
 
-    empty = {"knn_accuracy": None, "linear_probe_accuracy": None, "scored_points": 0}
+    empty = {"knn_accuracy": None, "knn_accuracy_cosine": None, "linear_probe_accuracy": None, "scored_points": 0}
     if labels is None:
         return empty
     labelled = np.flatnonzero(labels >= 0)
@@ -77,6 +77,7 @@ def score_embedding(embedding: np.ndarray, labels: np.ndarray | None, seed: int)
     x, y = np.asarray(embedding[labelled], dtype=np.float32), labels[labelled]
     train, test = evaluation_split(y, None, seed)
     return {"knn_accuracy": knn_accuracy(x[train], y[train], x[test], y[test]),
+            "knn_accuracy_cosine": cosine_knn_accuracy(x[train], y[train], x[test], y[test]),
             "linear_probe_accuracy": linear_probe_accuracy(x[train], y[train], x[test], y[test], seed=seed),
             "scored_points": int(len(labelled))}
 

@@ -1,4 +1,4 @@
-"""Embedding quality against labels: k-nearest-neighbour and linear-probe accuracy, and the split."""
+"""Embedding quality against labels: k-nearest-neighbour (Euclidean and cosine) and linear-probe accuracy, and the split."""
 from __future__ import annotations
 
 import warnings
@@ -11,6 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ml.ssl_health import normalised
+
 TEST_FRACTION = 0.2
 
 
@@ -22,6 +24,12 @@ def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     classifier = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), n_jobs=1)
     classifier.fit(train_x, train_y)
     return float(classifier.score(test_x, test_y))
+
+
+def cosine_knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 5) -> float:
+    """`knn_accuracy` by cosine similarity: the same vote on L2-normalised rows (Euclidean distance
+    between unit vectors is monotone in their cosine), the geometry the contrastive losses train."""
+    return knn_accuracy(normalised(train_x), train_y, normalised(test_x), test_y, k=k)
 
 
 def linear_probe_accuracy(

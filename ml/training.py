@@ -17,7 +17,7 @@ from ml import artifacts, snapshots, ssl_health
 from ml.datasets.base import ImageDataset
 from ml.analysis.decoding import RECONSTRUCTION_ERRORS
 from ml.decoder import reconstruction_errors
-from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
+from ml.evaluation import cosine_knn_accuracy, evaluation_split, knn_accuracy, linear_probe_accuracy
 from ml.methods import METHODS, Method
 from ml.models.sizing import is_small
 from ml.precision import FLOAT32, autocast, choose_precision
@@ -132,11 +132,12 @@ def _snapshot_knn_accuracy(embeddings: np.ndarray, dataset: ImageDataset, seed: 
 
 def _evaluate(embeddings: np.ndarray, dataset: ImageDataset, seed: int) -> dict[str, Any]:
     if dataset.labels is None:
-        return {"knn_accuracy": None, "linear_probe_accuracy": None, "n_eval": 0, "split": None}
+        return {"knn_accuracy": None, "knn_accuracy_cosine": None, "linear_probe_accuracy": None, "n_eval": 0, "split": None}
     train_idx, test_idx = evaluation_split(dataset.labels, dataset.train_mask, seed)
     parts = (embeddings[train_idx], dataset.labels[train_idx], embeddings[test_idx], dataset.labels[test_idx])
     return {
         "knn_accuracy": knn_accuracy(*parts, k=5),
+        "knn_accuracy_cosine": cosine_knn_accuracy(*parts, k=5),
         "linear_probe_accuracy": linear_probe_accuracy(*parts, seed=seed),
         "n_eval": int(len(test_idx)),
         "split": "official" if dataset.train_mask is not None else "stratified-80-20",

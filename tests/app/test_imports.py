@@ -83,6 +83,7 @@ def test_an_import_is_a_run_with_its_map_scores_and_images(api: TestClient, impo
     assert imported["method"] == "imported" and imported["status"] == "succeeded"
     assert imported["config"]["name"] == "digits features" and imported["embedding_shape"] == [N, 64]
     assert 0.8 <= imported["metrics"]["knn_accuracy"] <= 1.0 and imported["metrics"]["scored_points"] == N
+    assert 0.8 <= imported["metrics"]["knn_accuracy_cosine"] <= 1.0
     # Its own x/y are its map: no default projection is queued to replace it.
     assert [row["method"] for row in imported["projections"]] == ["imported"]
     assert [row["method"] for row in imported["clusterings"]] == ["kmeans"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy
+from ml.evaluation import cosine_knn_accuracy, evaluation_split, knn_accuracy, linear_probe_accuracy
 
 
 def blobs(seed: int, n: int = 60, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +29,19 @@ def test_knn_accuracy_counts_the_majority_of_k_neighbours() -> None:
     test_x = np.array([[0.5], [10.5], [1.9]])
     # k=3: 0.5 → {0,1,2} labels 0,0,1 → 0 ✓; 10.5 → 1 ✓; 1.9 → {2,1,0} → 0 ✗ (true 1)
     assert knn_accuracy(train_x, train_y, test_x, np.array([0, 1, 1]), k=3) == pytest.approx(2 / 3)
+
+
+def test_cosine_knn_votes_by_direction_not_length() -> None:
+    # Class 0 trains on long vectors along one direction, class 1 on short ones along another. A short
+    # test vector of class 0 is nearer (Euclidean) to the short class-1 vectors; by cosine, to its own.
+    a, b = np.array([1.0, 0.3]), np.array([0.3, 1.0])
+    train_x = np.vstack([np.linspace(5, 10, 10)[:, None] * a, np.linspace(0.1, 1, 10)[:, None] * b])
+    train_y = np.repeat([0, 1], 10)
+    test_x = np.vstack([np.linspace(0.2, 0.8, 4)[:, None] * a, np.linspace(0.2, 0.8, 4)[:, None] * b])
+    test_y = np.repeat([0, 1], 4)
+    assert knn_accuracy(train_x, train_y, test_x, test_y, k=5) == 0.5
+    assert cosine_knn_accuracy(train_x, train_y, test_x, test_y, k=5) == 1.0
+    assert cosine_knn_accuracy(train_x * 7.0, train_y, test_x, test_y, k=5) == 1.0  # lengths do not matter
 
 
 def test_official_split_is_used_as_is() -> None:

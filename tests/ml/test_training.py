@@ -38,6 +38,7 @@ def test_run_dir_holds_every_artifact_with_the_right_shapes(small_digits: ImageD
     assert [row["epoch"] for row in history] == [1, 2]
     assert json.loads((tmp_path / artifacts.METRICS).read_text()) == metrics
     assert 0.5 < metrics["knn_accuracy"] <= 1 and 0.5 < metrics["linear_probe_accuracy"] <= 1
+    assert 0.5 < metrics["knn_accuracy_cosine"] <= 1  # beside the Euclidean kNN, on the same split
     assert metrics["n_train"] == 480 and metrics["n_eval"] == 96 and metrics["split"] == "stratified-80-20"
     assert metrics["train_seconds"] > 0 and metrics["images_per_second"] > 0 and metrics["final_loss"] == history[-1]["loss"]
     sample = np.load(tmp_path / artifacts.RECONSTRUCTIONS)
@@ -101,6 +102,7 @@ def test_official_split_trains_on_the_train_part_and_scores_on_the_test_part(sma
 def test_unlabelled_dataset_has_no_accuracies_and_no_labels_file(small_digits: ImageDataset, tmp_path: Path) -> None:
     metrics = train(config(epochs=1), ImageDataset(name="folder", images=small_digits.images), tmp_path)
     assert metrics["knn_accuracy"] is None and metrics["linear_probe_accuracy"] is None and metrics["split"] is None
+    assert metrics["knn_accuracy_cosine"] is None
     assert not (tmp_path / artifacts.LABELS).exists()
 
 

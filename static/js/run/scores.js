@@ -38,6 +38,7 @@ export function renderScores() {
   const scores = clear($("#run-scores"));
   const add = (term, value) => scores.append(el("div", {}, el("dt", { text: term }), el("dd", { text: value })));
   add("kNN accuracy", percent(metrics.knn_accuracy));
+  if (typeof metrics.knn_accuracy_cosine === "number") add("kNN accuracy, cosine", percent(metrics.knn_accuracy_cosine));
   add("Linear probe", percent(metrics.linear_probe_accuracy));
   add("Final loss", sig(metrics.final_loss));
   add("Training time", duration(metrics.train_seconds));
