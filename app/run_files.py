@@ -55,7 +55,7 @@ def trained_with(run_dir: Path) -> dict[str, Any] | None:
     """What training resolved from the request (encoder for `auto`, device, precision, torch threads),
     from the run's config.json; None before training has written it (and for imports)."""
     try:
-        config = json.loads((run_dir / artifacts.CONFIG).read_text(encoding="utf-8"))
+        config = artifacts.read_json(run_dir / artifacts.CONFIG)
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or "device_resolved" not in config:

@@ -54,8 +54,8 @@ def knn_on_test_split(embeddings: np.ndarray, dataset: ImageDataset, metric=knn_
 
 
 def lightly_pipeline(batch_size: int, workers: int, seed: int):
-    """lightly's SimCLR example on latentmap's conv encoder: (dataset, encoder, step), where step(views)
-    trains on one batch of the DataLoader (view_a, view_b) and the loader is `step.loader`."""
+    """lightly's SimCLR example on latentmap's conv encoder: (dataset, encoder, loader, step), where
+    step(views) trains on one batch of the loader, (view_a, view_b), and returns its image count."""
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
     from lightly.transforms import SimCLRTransform
@@ -93,16 +93,15 @@ def lightly_pipeline(batch_size: int, workers: int, seed: int):
         optimiser.step()
         return len(view_a)
 
-    step.loader = loader
-    return dataset, encoder, step, len(train_images)
+    return dataset, encoder, loader, step
 
 
 def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
     """lightly's SimCLR example on latentmap's conv encoder for `seconds` of training: img/s and kNN-5."""
-    dataset, encoder, step, n_train = lightly_pipeline(batch_size, workers, seed)
+    dataset, encoder, loader, step = lightly_pipeline(batch_size, workers, seed)
     images_seen, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        for views in step.loader:
+        for views in loader:
             images_seen += step(views)
             if time.perf_counter() - start >= seconds:
                 break
@@ -113,13 +112,13 @@ def lightly_side(seconds: float, batch_size: int, workers: int, seed: int) -> di
         embeddings = torch.cat([encoder(pixels[i : i + 2048]) for i in range(0, len(pixels), 2048)]).numpy()
     return {"side": "lightly simclr (example pipeline)", "knn": knn_on_test_split(embeddings, dataset),
             "knn_cosine": knn_on_test_split(embeddings, dataset, cosine_knn_accuracy), "seconds": train_seconds,
-            "ips": images_seen / train_seconds, "epochs": images_seen / n_train}
+            "ips": images_seen / train_seconds, "epochs": images_seen / int(dataset.train_mask.sum())}
 
 
 def lightly_throughput(steps: int, warm_steps: int, batch_size: int, workers: int, seed: int) -> float:
     """Images/s of `steps` batches of lightly's pipeline, data loading included, after `warm_steps` batches."""
-    _, _, step, _ = lightly_pipeline(batch_size, workers, seed)
-    batches = iter(step.loader)
+    _, _, loader, step = lightly_pipeline(batch_size, workers, seed)
+    batches = iter(loader)
     for _ in range(warm_steps):
         step(next(batches))
     started, images = time.perf_counter(), 0
@@ -160,18 +159,15 @@ def ensure_lightly_venv() -> Path:
     return python
 
 
-def run_lightly(seconds: float, batch_size: int, workers: int, seed: int) -> dict:
-    python = ensure_lightly_venv()
-    command = [str(python), __file__, "--side", "lightly", "--seconds", str(seconds), "--batch", str(batch_size),
-               "--workers", str(workers), "--seed", str(seed)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def run_lightly_throughput(steps: int, batch_size: int, workers: int, seed: int) -> float:
-    command = [str(ensure_lightly_venv()), __file__, "--side", "lightly-throughput", "--steps", str(steps), "--batch", str(batch_size),
-               "--workers", str(workers), "--seed", str(seed)]
+def last_json_line(command: list[str]):  # noqa: ANN201
+    """Run `command` and parse the JSON on the last line of its standard output."""
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def run_lightly(side: str, batch_size: int, workers: int, seed: int, *options: str):  # noqa: ANN201
+    """This script's `--side SIDE` in bench/.venv-lightly; its JSON answer."""
+    return last_json_line([str(ensure_lightly_venv()), __file__, "--side", side, "--batch", str(batch_size),
+                           "--workers", str(workers), "--seed", str(seed), *options])
 
 
 def throughput_rounds(methods: list[str], rounds: int, steps: int, batch_size: int, workers: int, seed: int) -> None:
@@ -185,11 +181,11 @@ def throughput_rounds(methods: list[str], rounds: int, steps: int, batch_size: i
     rates: dict[str, list[float]] = {"lightly": [], **{method: [] for method in methods}}
     load_before = os.getloadavg()[0]
     for _ in range(rounds):
-        rates["lightly"].append(run_lightly_throughput(steps, batch_size, workers, seed))
+        rates["lightly"].append(run_lightly("lightly-throughput", batch_size, workers, seed, "--steps", str(steps)))
         for method in methods:
             command = [sys.executable, str(ROOT / "bench" / "bench_step.py"), "--one", method, precisions[method], "--encoder", "conv",
                        "--threads", str(threads)]
-            rates[method].append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
+            rates[method].append(last_json_line(command))
     lightly = statistics.median(rates["lightly"])
     print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST batches of {batch_size}, torch threads {threads}, lightly DataLoader workers {workers}, "
           f"median of {rounds} interleaved rounds, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
@@ -233,7 +229,7 @@ def main() -> None:
     budget = args.seconds or (simclr["seconds"] if simclr else 0)
     if not budget:
         parser.error("--seconds is needed when simclr is not among --methods")
-    lightly = run_lightly(budget, args.batch, args.workers, args.seed)
+    lightly = run_lightly("lightly", args.batch, args.workers, args.seed, "--seconds", str(budget))
 
     print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST, kNN-5 of the 32-d encoder output (10k test vs 60k train), torch threads "
           f"{torch.get_num_threads()}, lightly DataLoader workers {args.workers}, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")
