@@ -39,13 +39,15 @@ def clusterings() -> dict[str, Any]:
 def describe_methods(dataset_shape: tuple[tuple[int, int, int], int] | None = None) -> dict[str, Any]:
     """The /api/methods payload: every method's label, parameter specs and defaults.
 
-    `dataset_shape` = ((C, H, W), n_images) gives each training method's defaults for that dataset;
-    without it, the defaults for 28/32 px images.
+    `dataset_shape` = ((C, H, W), n_images) gives each training method's defaults for that dataset,
+    its parameters' defaults included; without it, the defaults for 28/32 px images.
     """
     def training(spec: MethodSpec) -> dict[str, Any]:
         described = spec.describe()
         if dataset_shape:
             described["defaults"] = spec.defaults_for(*dataset_shape)
+            differing = spec.param_defaults_for(dataset_shape[0])
+            described["params"] = [{**param, "default": differing.get(param["name"], param["default"])} for param in described["params"]]
         return described
 
     return {
@@ -101,6 +103,7 @@ def train_config(dataset: str, method: str, image_shape: tuple[int, int, int], n
     encoder = config.get("encoder", "auto")
     if encoder != "auto" and encoder not in ENCODER_NAMES:
         raise ParamError(f"encoder must be one of auto, {', '.join(ENCODER_NAMES)}; got {encoder!r}")
+    method_params = {**spec.param_defaults_for(image_shape), **(method_params or {})}
     config.update(dataset=dataset, method=method, method_params=spec.validate(method_params, config["batch_size"]))
     return _complete(config)
 

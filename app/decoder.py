@@ -1,4 +1,4 @@
-"""The decoder of autoencoder runs for the server: codes → images and each image's reconstruction
+"""The decoder of runs that have one (autoencoders; contrastive runs with a reconstruction weight) for the server: codes → images and each image's reconstruction
 error, computed in the model process (app.model_worker; the server never imports torch), with the
 few most recently used runs' models kept loaded there."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from app import run_files
 from app.model_worker import MODEL_WORKER, Busy, ModelWorker, Pending
 from app.records import Run
-from ml.analysis.decoding import AUTOENCODER_METHODS, RECONSTRUCTION_ERRORS
+from ml.analysis.decoding import RECONSTRUCTION_ERRORS, has_decoder
 
 # The first decode also starts the model process and imports torch (about 10 s on a busy machine):
 # it waits for that rather than asking the page to come back; past this it is a 503 + Retry-After.
@@ -23,10 +23,10 @@ __all__ = ["DECODER", "Busy", "Decoder", "Pending"]
 
 
 @lru_cache(maxsize=LOADED_MODELS)
-def _autoencoder(run_dir: str, model_mtime_ns: int) -> Any:
-    from ml.decoder import load_autoencoder
+def _with_decoder(run_dir: str, model_mtime_ns: int) -> Any:
+    from ml.decoder import load_with_decoder
 
-    return load_autoencoder(Path(run_dir))
+    return load_with_decoder(Path(run_dir))
 
 
 def _model_version(run_dir: Path) -> int:
@@ -38,7 +38,7 @@ def _decode(run_dir: str, model_mtime_ns: int, codes: np.ndarray) -> np.ndarray:
     from ml.decoder import decode
 
     try:
-        return decode(_autoencoder(run_dir, model_mtime_ns), codes)
+        return decode(_with_decoder(run_dir, model_mtime_ns), codes)
     except FileNotFoundError as exc:  # the run was deleted meanwhile
         raise ValueError(str(exc)) from None
 
@@ -47,7 +47,7 @@ def _reconstruction_errors(run_dir: str, model_mtime_ns: int, images: np.ndarray
     """Runs in the model process: writes reconstruction_errors.npy (float32 N) and returns it."""
     from ml.decoder import write_reconstruction_errors
 
-    return write_reconstruction_errors(Path(run_dir), _autoencoder(run_dir, model_mtime_ns), images)
+    return write_reconstruction_errors(Path(run_dir), _with_decoder(run_dir, model_mtime_ns), images)
 
 
 class Decoder:
@@ -80,10 +80,10 @@ DECODER = Decoder()
 
 
 def reconstruction_errors(run: Run, load_images: Callable[[], np.ndarray], decoder: Decoder = DECODER) -> np.ndarray | None:
-    """float32 (N,) per-image reconstruction MSE of a finished autoencoder run (written by training).
+    """float32 (N,) per-image reconstruction MSE of a finished run with a decoder (written by training).
     For a run trained before training wrote them: None, after asking the model process to compute
     them from the images `load_images()` returns (uint8 N × H × W × C); later requests get them."""
-    if run.method not in AUTOENCODER_METHODS or run.status != "succeeded":
+    if not has_decoder(run.method, run.config.get("method_params")) or run.status != "succeeded":
         return None
     run_dir = Path(run.run_dir)
     stored = run_files.load_array(run_dir / RECONSTRUCTION_ERRORS)

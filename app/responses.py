@@ -7,6 +7,7 @@ from app import run_files
 from app.records import Analysis, Job, Run
 from app.registry import Registry
 from app.schemas import AnalysisOut, JobOut, RunDetail, RunSummary
+from ml.analysis.decoding import has_decoder
 
 
 def job_out(job: Job) -> JobOut:
@@ -41,5 +42,6 @@ def run_detail(run: Run, registry: Registry) -> RunDetail:
         job=job_out(job) if job else None,
         embedding_shape=run_files.embedding_shape(run_dir) if run.status == "succeeded" else None,
         has_reconstructions=(run_dir / "reconstructions.npz").exists(),
+        has_decoder=has_decoder(run.method, run.config.get("method_params")),
         trained_with=run_files.trained_with(run_dir),
     )

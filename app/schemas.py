@@ -145,6 +145,8 @@ class RunDetail(RunSummary):
     job: JobOut | None
     embedding_shape: list[int] | None
     has_reconstructions: bool
+    has_decoder: bool = Field(description="an autoencoder, or a contrastive run trained with a reconstruction_weight above 0: "
+                                          "the Decoder tab and the decode endpoints work for it")
     trained_with: dict[str, Any] | None = Field(
         default=None, description="what training resolved: encoder, device, precision (float32 or bfloat16), torch_threads")
 

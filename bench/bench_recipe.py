@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.augment import ColourJitterBatch, RandomGaussianBlurBatch, RandomResizedCropBatch  # noqa: E402
 from ml.datasets import load_dataset  # noqa: E402
 from ml.evaluation import knn_accuracy  # noqa: E402
-from ml.methods import METHODS, contrastive  # noqa: E402
+from ml.losses import in_float32  # noqa: E402
+from ml.methods import METHODS, contrastive, moco  # noqa: E402
 from ml.models.encoders import ConvEncoder  # noqa: E402
 from ml.precision import PRECISIONS, autocast  # noqa: E402
 from ml.training import encode  # noqa: E402
@@ -58,6 +59,32 @@ class RandomErasingBatch(nn.Module):
         return images * ~(inside & chosen).unsqueeze(1)
 
 
+@in_float32
+def decoupled_info_nce_loss(queries: torch.Tensor, keys: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE without the positive in the denominator (decoupled contrastive learning, Yeh et al. 2022): screen only."""
+    queries = nn.functional.normalize(queries, dim=1) / temperature
+    positive = (queries * nn.functional.normalize(keys, dim=1)).sum(dim=1)
+    negative = torch.logsumexp(queries @ nn.functional.normalize(negatives, dim=1).T, dim=1)
+    return (negative - positive).mean()
+
+
+def conv_encoder(args: argparse.Namespace, shape: tuple[int, int, int], dim: int) -> nn.Module:
+    """The conv net under test; `--extra-convs` adds a stride-1 3×3 conv (+ batch norm, ReLU) after the named strided blocks."""
+    widths = tuple(int(width) for width in args.conv_widths.split(","))
+    encoder = ConvEncoder(shape, dim, widths, batch_norm=bool(args.conv_bn))
+    extra = {int(index) for index in args.extra_convs.split(",") if index}
+    blocks, layers_per_block = list(encoder.features), 3 if args.conv_bn else 2
+    deeper: list[nn.Module] = []
+    for index, width in enumerate(widths):
+        deeper += blocks[index * layers_per_block : (index + 1) * layers_per_block]
+        if index in extra:
+            deeper += [nn.Conv2d(width, width, 3, padding=1, bias=not args.conv_bn), *([nn.BatchNorm2d(width)] if args.conv_bn else []), nn.ReLU(inplace=True)]
+    encoder.features = nn.Sequential(*deeper)
+    if not args.conv_hidden:
+        encoder.head = nn.Sequential(nn.Flatten(), nn.Linear(encoder.head[1].in_features, dim))
+    return encoder
+
+
 def view_transform(args: argparse.Namespace) -> nn.Sequential:
     steps: list[nn.Module] = [RandomResizedCropBatch(args.min_scale, args.degrees, horizontal_flip=args.flip, max_ratio=args.max_ratio)]
     if args.jitter > 0:
@@ -82,6 +109,9 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=50000, help="images of the train split trained on (the last 10k are the validation queries)")
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (0: Adam, as ml.training)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a method parameter (repeatable), e.g. noise_std=0.3 for dae")
+    parser.add_argument("--conv-hidden", type=int, default=1, help="0: the conv net's features go straight to the embedding (no hidden linear layer)")
     parser.add_argument("--warmup", type=float, default=0.0, help="fraction of the steps with a linear lr warm-up")
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--queue", type=int, default=4096)
@@ -90,6 +120,8 @@ def main() -> None:
     parser.add_argument("--head-out", type=int, default=64)
     parser.add_argument("--encoder", default="mlp", choices=("mlp", "conv"))
     parser.add_argument("--conv-widths", default="16,32,64", help="channels of the conv encoder's strided blocks")
+    parser.add_argument("--extra-convs", default="", help="indices of the strided blocks followed by a stride-1 conv, e.g. 1,2")
+    parser.add_argument("--loss", default="infonce", choices=("infonce", "dcl"), help="moco only: dcl drops the positive from the denominator")
     parser.add_argument("--conv-bn", type=int, default=0, help="1: batch norm after every conv (and in its hidden linear layer)")
     parser.add_argument("--min-scale", type=float, default=0.5)
     parser.add_argument("--max-ratio", type=float, default=4 / 3)
@@ -115,14 +147,19 @@ def main() -> None:
     cls.head_hidden, cls.head_output = args.head_hidden, args.head_out
     params = {"temperature": args.temperature, "queue_size": args.queue, "momentum": args.momentum}
     params = {key: value for key, value in params.items() if key in {spec.name for spec in cls.params.specs}}
+    given = dict(item.split("=", 1) for item in args.param)
+    params.update({key: value for key, value in cls.params.validate(given).items() if key in given})
     if args.encoder == "conv":
-        widths = tuple(int(width) for width in args.conv_widths.split(","))
         # The methods build their encoder by name alone; the screen swaps in the conv variant under test.
-        contrastive.build_encoder = lambda name, shape, dim, **options: ConvEncoder(shape, dim, widths, batch_norm=bool(args.conv_bn))
+        contrastive.build_encoder = lambda name, shape, dim, **options: conv_encoder(args, shape, dim)
+    if args.loss == "dcl":
+        moco.info_nce_loss = decoupled_info_nce_loss
     method = cls(dataset.image_shape, 32, encoder=args.encoder, dataset=dataset.name, **params)
     view = view_transform(args)
-    method.views.views = nn.ModuleList([view, view])
-    optimiser = torch.optim.Adam(method.parameters(), lr=args.lr)
+    if hasattr(method, "views"):  # the autoencoders have no views
+        method.views.views = nn.ModuleList([view, view])
+    optimiser = (torch.optim.AdamW(method.parameters(), lr=args.lr, weight_decay=args.weight_decay) if args.weight_decay
+                 else torch.optim.Adam(method.parameters(), lr=args.lr))
 
     fit = torch.from_numpy(fit_idx)
     steps_per_epoch = len(fit) // args.batch
@@ -159,12 +196,20 @@ def main() -> None:
     # Test-time flip averaging: the embedding of an image and its mirror, averaged (when the views flip).
     flip_avg = (embeddings + encode(method, images.flip(-1))) / 2 if args.flip else embeddings
     labels = dataset.labels
+    # The EMA twin's embedding (moco's key encoder, byol's target), beside the online encoder's.
+    twin = getattr(method, "momentum_encoder", None)
+    twin_knn = float("nan")
+    if twin is not None:
+        method.encoder, online = twin, method.encoder
+        twin_embeddings = encode(method, images)
+        method.encoder = online
+        twin_knn = knn_accuracy(twin_embeddings[fit_idx], labels[fit_idx], twin_embeddings[val_idx], labels[val_idx])
     normed = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
     euclid = knn_accuracy(embeddings[fit_idx], labels[fit_idx], embeddings[val_idx], labels[val_idx])
     cosine = knn_accuracy(normed[fit_idx], labels[fit_idx], normed[val_idx], labels[val_idx])
     flipped = knn_accuracy(flip_avg[fit_idx], labels[fit_idx], flip_avg[val_idx], labels[val_idx])
     setting = " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("dataset",))
-    print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} val_knn5_flipavg={flipped:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "
+    print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} val_knn5_flipavg={flipped:.4f} val_knn5_twin={twin_knn:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "
           f"s={seconds:.0f} img/s={total_steps * args.batch / seconds:.0f} loss={np.mean(losses[-50:]):.3f} load={os.getloadavg()[0]:.1f} | {setting}", flush=True)
 
 

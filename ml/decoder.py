@@ -1,6 +1,7 @@
-"""An autoencoder run's decoder: codes → images, and each image's reconstruction error.
+"""A run's decoder (an autoencoder's, or a contrastive run's trained with a reconstruction weight):
+codes → images, and each image's reconstruction error.
 
-`load_autoencoder(run_dir)` rebuilds the run's method from config.json and model.pt (CPU, eval
+`load_with_decoder(run_dir)` rebuilds the run's method from config.json and model.pt (CPU, eval
 mode). Images are uint8 N × H × W × C, as datasets hold them; codes float32 N × d.
 """
 from __future__ import annotations
@@ -12,21 +13,21 @@ import torch
 from torch.nn import functional as F
 
 from ml import artifacts
-from ml.analysis.decoding import AUTOENCODER_METHODS, RECONSTRUCTION_ERRORS
+from ml.analysis.decoding import RECONSTRUCTION_ERRORS, has_decoder
 from ml.methods import METHODS, Method
 from ml.train_config import TrainConfig
 
 BATCH = 1024
 
 
-def load_autoencoder(run_dir: Path) -> Method:
-    """The run's trained autoencoder on the CPU in eval mode; ValueError for another kind of run,
-    FileNotFoundError when its files are gone."""
+def load_with_decoder(run_dir: Path) -> Method:
+    """The run's trained method with its decoder on the CPU in eval mode; ValueError for a run without a
+    decoder, FileNotFoundError when its files are gone."""
     run_dir = Path(run_dir)
     saved = artifacts.read_json(run_dir / artifacts.CONFIG)
     config = TrainConfig.from_dict(saved)
-    if config.method not in AUTOENCODER_METHODS:
-        raise ValueError(f"the run was trained with {config.method}, which has no decoder")
+    if not has_decoder(config.method, saved.get("method_params")):
+        raise ValueError(f"the run was trained with {config.method} without a decoder")
     image_shape = tuple(saved["dataset_info"]["image_shape"])
     method = METHODS[config.method](image_shape, config.embedding_dim, saved.get("encoder_resolved", config.encoder),
                                     config.dataset, **config.method_params)

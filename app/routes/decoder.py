@@ -1,4 +1,4 @@
-"""What the decoder of an autoencoder run sees: the image at a map position, and images along the
+"""What the decoder of a run sees (an autoencoder's, or a contrastive run's trained with a reconstruction weight): the image at a map position, and images along the
 line between two points' codes (PNG)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.heavy import heavy
 from app.records import Run
 from app.schemas import Message
 from ml import artifacts
-from ml.analysis.decoding import AUTOENCODER_METHODS, estimate_description, idw_code, line_codes, outside_map
+from ml.analysis.decoding import AUTOENCODER_METHODS, estimate_description, has_decoder, idw_code, line_codes, outside_map
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["maps"])
 RETRY_AFTER_SECONDS = 2
@@ -32,10 +32,11 @@ DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 
 
 def _decodable(run: Run) -> tuple[Path, np.ndarray]:
-    """The run directory and codes (float32 N × d) of a finished autoencoder run; 409 otherwise."""
-    if run.method not in AUTOENCODER_METHODS:
-        raise HTTPException(409, f"run {run.id} was trained with {run.method}, which has no decoder; decoding needs an"
-                                 f" autoencoder run ({', '.join(AUTOENCODER_METHODS)})")
+    """The run directory and codes (float32 N × d) of a finished run with a decoder; 409 otherwise."""
+    if not has_decoder(run.method, run.config.get("method_params")):
+        raise HTTPException(409, f"run {run.id} was trained with {run.method} without a decoder; decoding needs an"
+                                 f" autoencoder run ({', '.join(AUTOENCODER_METHODS)}) or a contrastive run trained"
+                                 " with a reconstruction_weight above 0")
     run_dir = Path(run.run_dir)
     codes = run_files.load_array(run_dir / artifacts.EMBEDDINGS)
     if run.status != "succeeded" or codes is None or not (run_dir / artifacts.MODEL).exists():

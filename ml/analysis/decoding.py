@@ -6,15 +6,27 @@ gets that point's code exactly). The decoder (ml.decoder, torch) turns codes int
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ml.methods import specs
+from ml.ssl_health import CONTRASTIVE_METHODS
 
 AUTOENCODER_METHODS = (specs.AE.name, specs.DAE.name, specs.SPARSE_AE.name, specs.CAE.name)
 IDW_K = 8
 IDW_POWER = 2
 MAP_MARGIN = 0.05  # a position may lie this fraction of the map's width or height outside its points
 RECONSTRUCTION_ERRORS = "reconstruction_errors.npy"
+
+
+def has_decoder(method: str, method_params: dict[str, Any] | None) -> bool:
+    """Whether a run of `method` trained with `method_params` has a decoder: every autoencoder does; a
+    contrastive run does when it was trained with a reconstruction_weight above 0 (runs from before that
+    parameter existed were not, and their saved params lack it)."""
+    if method in AUTOENCODER_METHODS:
+        return True
+    return method in CONTRASTIVE_METHODS and float((method_params or {}).get("reconstruction_weight", 0)) > 0
 
 
 def estimate_description(k: int = IDW_K) -> str:

@@ -25,9 +25,8 @@ class BYOL(ContrastiveMethod):
         self.keep_momentum_copy("encoder")
         self.keep_momentum_copy("head")
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
-        views = self.two_views(images)
-        p_a, p_b = self.predictor(self.project(views)).chunk(2)
+    def contrastive_loss(self, views: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        p_a, p_b = self.predictor(self.head(features)).chunk(2)
         z_a, z_b = self.project_momentum(views).chunk(2)
         return (negative_cosine_loss(p_a, z_b) + negative_cosine_loss(p_b, z_a)) / 2
 

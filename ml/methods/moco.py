@@ -28,9 +28,8 @@ class MoCo(ContrastiveMethod):
         self.keep_momentum_copy("head")
         self.queue = KeyQueue(self.hyper["queue_size"], self.head_output)
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
-        views = self.two_views(images)
-        q_a, q_b = self.project(views).chunk(2)
+    def contrastive_loss(self, views: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        q_a, q_b = self.head(features).chunk(2)
         k_a, k_b = self.project_momentum(views).chunk(2)
         # Symmetric: view a's queries against view b's keys and the other way round, in one pass.
         loss = info_nce_loss(torch.cat([q_a, q_b]), torch.cat([k_b, k_a]), self.queue.negatives(), self.hyper["temperature"])

@@ -20,6 +20,6 @@ class SimCLR(ContrastiveMethod):
         super().__init__(image_shape, embedding_dim, encoder, dataset, **params)
         self.criterion = NTXentLoss(self.hyper["temperature"])
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
-        z_a, z_b = self.project(self.two_views(images)).chunk(2)  # one pass for both views
+    def contrastive_loss(self, views: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        z_a, z_b = self.head(features).chunk(2)
         return self.criterion(z_a, z_b)

@@ -138,12 +138,12 @@ def _reconstruction(run_dir, index: int) -> np.ndarray:  # noqa: ANN001
     import torch
 
     from ml.datasets import load_dataset
-    from ml.decoder import load_autoencoder
+    from ml.decoder import load_with_decoder
 
     image = load_dataset("digits").images[index : index + 1]
     with torch.inference_mode():
         batch = torch.from_numpy(image).permute(0, 3, 1, 2).float() / 255
-        rebuilt = load_autoencoder(run_dir).reconstruct(batch)
+        rebuilt = load_with_decoder(run_dir).reconstruct(batch)
     return (rebuilt.clamp(0, 1) * 255).round().to(torch.uint8)[0, 0].numpy()
 
 
@@ -206,5 +206,5 @@ def test_decoding_a_run_without_a_decoder_is_409(api: TestClient, run) -> None:
     registry.update_run("rsimclr", status="succeeded")
     for path in ("decode?projection=p&x=0&y=0", "interpolate?a=0&b=1"):
         response = api.get(f"/api/runs/rsimclr/{path}")
-        assert response.status_code == 409 and "has no decoder" in response.json()["detail"]
+        assert response.status_code == 409 and "without a decoder" in response.json()["detail"]
     assert api.get("/api/runs/rnope/interpolate?a=0&b=1").status_code == 404

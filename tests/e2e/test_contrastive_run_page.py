@@ -38,7 +38,8 @@ def test_simclr_health_curves_live_and_on_the_run_tab_and_the_collapse_warning(t
     # PCA as the default map: the page's map and the inspector need no UMAP, whose numba compilation
     # would take a worker's CPU for the rest of the test.
     with fresh_server(tmp_path / "data", LATENTMAP_DEFAULT_PROJECTION="pca") as server:
-        run_id = server.post("/api/runs", {"dataset": "digits", "method": "simclr", "epochs": EPOCHS, "seed": 2})["run_id"]
+        run_id = server.post("/api/runs", {"dataset": "digits", "method": "simclr", "epochs": EPOCHS, "seed": 2,
+                                           "method_params": {"reconstruction_weight": 30}})["run_id"]
         page.set_viewport_size({"width": 1366, "height": 900})
         page.goto(f"{server.url}/runs/{run_id}")
 
@@ -55,6 +56,9 @@ def test_simclr_health_curves_live_and_on_the_run_tab_and_the_collapse_warning(t
         assert all(row["verdict"] in ("healthy", "partial", "collapsed") for row in run["history"])
         verdict = run["metrics"]["ssl_health"]["verdict"]
         assert verdict == run["history"][-1]["verdict"]
+        # Trained with a reconstruction weight, the run has a decoder: the Decoder tab is offered.
+        assert run["has_decoder"] is True and run["config"]["method_params"]["reconstruction_weight"] == 30
+        page.locator("#tab-decoder").wait_for(state="visible")
 
         # The Run tab: every finished epoch, one curve per measure, and the banner only when unhealthy.
         page.click("#tab-run")

@@ -34,7 +34,7 @@ def test_registry_names_and_declarations() -> None:
     assert [spec["name"] for spec in METHODS["dae"].describe()["params"]] == ["noise_std"]
     assert [spec["name"] for spec in METHODS["sparse-ae"].describe()["params"]] == ["l1_weight"]
     assert [spec["name"] for spec in METHODS["cae"].describe()["params"]] == ["contractive_weight"]
-    assert [spec["name"] for spec in METHODS["simclr"].describe()["params"]] == ["temperature", "augmentation_strength"]
+    assert [spec["name"] for spec in METHODS["simclr"].describe()["params"]] == ["temperature", "augmentation_strength", "reconstruction_weight"]
 
 
 def test_bad_parameters_are_refused() -> None:
@@ -131,18 +131,17 @@ def test_defaults_depend_on_the_image_size() -> None:
     assert METHODS["dae"].defaults_for((1, 28, 28), 1000) == METHODS["dae"].small_defaults
 
 
-def test_methods_embed_before_the_head_and_only_autoencoders_reconstruct() -> None:
+def test_methods_embed_before_the_head_and_reconstruct_when_they_have_a_decoder() -> None:
     images = torch.rand(4, 1, 28, 28)
     for name, method_class in METHODS.items():
         method = method_class((1, 28, 28), 5).eval()
         assert method.embed(images).shape == (4, 5)
-        rebuilt = method.reconstruct(images)
-        assert (rebuilt is None) == (name in ("simclr", "moco", "byol"))
-        if rebuilt is not None:
-            assert rebuilt.shape == images.shape
+        assert method.reconstruct(images).shape == images.shape
     for name in ("simclr", "moco", "byol"):
         contrastive = METHODS[name]((1, 28, 28), 5).eval()
         assert torch.equal(contrastive.embed(images), contrastive.encoder(images))
+        assert torch.equal(contrastive.reconstruct(images), contrastive.decoder(contrastive.encoder(images)))
+        assert METHODS[name]((1, 28, 28), 5, reconstruction_weight=0).reconstruct(images) is None
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])

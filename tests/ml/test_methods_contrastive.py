@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from ml import artifacts
 from ml.datasets import ImageDataset, load_dataset
@@ -135,10 +136,39 @@ def test_the_key_or_target_networks_get_no_gradients(name: str) -> None:
     assert method.embed(torch.rand(3, 1, 8, 8)).shape == (3, 4)  # the encoder output, before any head
 
 
+# ----- the decoder -----------------------------------------------------------------------------
+def test_the_loss_adds_the_weighted_reconstruction_of_each_image_from_its_first_view() -> None:
+    images = torch.rand(6, 1, 8, 8)
+    method = METHODS["simclr"]((1, 8, 8), 4, reconstruction_weight=7.0)
+    torch.manual_seed(0)
+    loss = method.loss(images)
+    torch.manual_seed(0)  # the same views again
+    views = method.two_views(images)
+    features = method.encoder(views)
+    expected = method.contrastive_loss(views, features) + 7.0 * F.mse_loss(method.decoder(features[:6]), images)
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.decoder.parameters())
+    without = METHODS["simclr"]((1, 8, 8), 4, reconstruction_weight=0)
+    assert without.decoder is None and not any(key.startswith("decoder.") for key in without.state_dict())
+
+
+def test_a_model_saved_without_a_decoder_loads_without_one() -> None:
+    saved = METHODS["moco"]((1, 8, 8), 4, reconstruction_weight=0).state_dict()  # as runs trained before the decoder
+    method = METHODS["moco"]((1, 8, 8), 4)
+    assert method.decoder is not None
+    method.load_state_dict(saved)
+    assert method.decoder is None and method.reconstruct(torch.rand(2, 1, 8, 8)) is None
+    assert torch.equal(method.encoder.state_dict()["net.1.weight"], saved["encoder.net.1.weight"])
+    assert torch.isfinite(method.loss(torch.rand(8, 1, 8, 8)))
+
+
 # ----- parameters -----------------------------------------------------------------------------
 def test_specs_declare_the_parameters_and_refuse_out_of_range_values() -> None:
-    assert [spec["name"] for spec in METHOD_SPECS["moco"].describe()["params"]] == ["temperature", "queue_size", "momentum", "augmentation_strength"]
-    assert [spec["name"] for spec in METHOD_SPECS["byol"].describe()["params"]] == ["momentum", "predictor_hidden", "augmentation_strength"]
+    assert [spec["name"] for spec in METHOD_SPECS["moco"].describe()["params"]] == ["temperature", "queue_size", "momentum", "augmentation_strength",
+                                                                                  "reconstruction_weight"]
+    assert [spec["name"] for spec in METHOD_SPECS["byol"].describe()["params"]] == ["momentum", "predictor_hidden", "augmentation_strength",
+                                                                                  "reconstruction_weight"]
     assert METHOD_SPECS["moco"].validate({"queue_size": 256}, 256)["queue_size"] == 256
     assert METHOD_SPECS["byol"].validate({"momentum": 0.0}, 256)["momentum"] == 0.0
     for name, params, batch, field in [
@@ -151,6 +181,7 @@ def test_specs_declare_the_parameters_and_refuse_out_of_range_values() -> None:
         ("byol", {"momentum": 1.5}, 32, "momentum"),
         ("byol", {"predictor_hidden": 0}, 32, "predictor_hidden"),
         ("byol", {"queue_size": 64}, 32, "queue_size"),  # not a BYOL parameter
+        ("simclr", {"reconstruction_weight": -1}, 32, "reconstruction_weight"),
     ]:
         with pytest.raises(ParamError) as refused:
             METHOD_SPECS[name].validate(params, batch)

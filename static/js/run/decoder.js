@@ -1,4 +1,4 @@
-// The Decoder tab (autoencoder runs): what the decoder draws at an empty spot of the map (its code
+// The Decoder tab (runs with a decoder: autoencoders, contrastive runs with a reconstruction weight): what the decoder draws at an empty spot of the map (its code
 // estimated from the nearest points' codes) and the images between two points' codes.
 
 import { errorMessage } from "../api.js";
@@ -6,13 +6,12 @@ import { $ } from "../dom.js";
 import { fixed } from "../format.js";
 import { runPath, state } from "./context.js";
 
-const AUTOENCODERS = new Set(["ae", "dae", "sparse-ae", "cae"]);
 const STEPS = 8;
 const ends = { a: null, b: null };
 let decodeTicket = 0;
 
-export function isAutoencoderRun(run) {
-  return Boolean(run) && AUTOENCODERS.has(run.method);
+export function hasDecoder(run) {
+  return Boolean(run) && Boolean(run.has_decoder);
 }
 
 function showError(message) {
@@ -61,7 +60,7 @@ function setImage(img, url) {
 
 /** A click on an empty spot of the map: decode there, while the Decoder tab is open. */
 export async function decodeAt(x, y) {
-  if (!isAutoencoderRun(state.run) || $("#panel-decoder").hidden || !state.view.projection) return;
+  if (!hasDecoder(state.run) || $("#panel-decoder").hidden || !state.view.projection) return;
   const ticket = ++decodeTicket;
   const query = new URLSearchParams({ projection: state.view.projection, x: String(x), y: String(y), size: "128" });
   try {
@@ -104,7 +103,7 @@ async function interpolate() {
 /** A selection of exactly two points is the pair to interpolate between. */
 function onSelection(event) {
   const indices = event.detail.indices;
-  if (!isAutoencoderRun(state.run) || !indices || indices.length !== 2) return;
+  if (!hasDecoder(state.run) || !indices || indices.length !== 2) return;
   setEnds({ a: indices[0], b: indices[1] }); // ready in the Decoder tab; the Selection tab stays open
 }
 
@@ -117,6 +116,6 @@ export function bindDecoder() {
   $("#interp-set-b").addEventListener("click", useSelected("b"));
   document.addEventListener("latentmap:selection", onSelection);
   document.addEventListener("latentmap:run", () => {
-    $("#tab-decoder").hidden = !(isAutoencoderRun(state.run) && state.run.status === "succeeded");
+    $("#tab-decoder").hidden = !(hasDecoder(state.run) && state.run.status === "succeeded");
   });
 }
