@@ -30,8 +30,9 @@ class ContrastiveMethod(Method):
     embedding, and that weight × the pixel MSE joins the loss: the embedding must keep what the
     views of an image share, not only what tells it apart from the other images in the batch.
 
-    A subclass implements `contrastive_loss(views, features)`, sets the head's shape (`head_hidden`, `head_output`, `head_batch_norm`) and calls
-    `keep_momentum_copy(name)` for each network that needs an EMA twin (e.g. the key encoder);
+    A subclass implements `contrastive_loss(views, features)`, sets the head's shape (`head_hidden`,
+    `head_output`, `head_batch_norm`) and calls `keep_momentum_copy(name)` for each network that
+    needs an EMA twin (e.g. the key encoder);
     `after_step` then moves every twin towards its network with `momentum_at(step, total_steps)`.
     """
 
