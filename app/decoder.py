@@ -1,6 +1,7 @@
-"""The decoder of runs that have one (autoencoders; contrastive runs with a reconstruction weight) for the server: codes → images and each image's reconstruction
-error, computed in the model process (app.model_worker; the server never imports torch), with the
-few most recently used runs' models kept loaded there."""
+"""The decoder of runs that have one (autoencoders; contrastive runs with a reconstruction weight)
+for the server: codes → images and each image's reconstruction error, computed in the model
+process (app.model_worker; the server never imports torch), with the few most recently used
+runs' models kept loaded there."""
 from __future__ import annotations
 
 from functools import lru_cache

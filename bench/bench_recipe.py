@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.augment import ColourJitterBatch, RandomGaussianBlurBatch, RandomResizedCropBatch  # noqa: E402
 from ml.datasets import load_dataset  # noqa: E402
-from ml.evaluation import knn_accuracy  # noqa: E402
+from ml.evaluation import cosine_knn_accuracy, knn_accuracy  # noqa: E402
 from ml.losses import in_float32  # noqa: E402
 from ml.methods import METHODS, contrastive, moco  # noqa: E402
 from ml.models.encoders import ConvEncoder  # noqa: E402
@@ -204,9 +204,8 @@ def main() -> None:
         twin_embeddings = encode(method, images)
         method.encoder = online
         twin_knn = knn_accuracy(twin_embeddings[fit_idx], labels[fit_idx], twin_embeddings[val_idx], labels[val_idx])
-    normed = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-12)
     euclid = knn_accuracy(embeddings[fit_idx], labels[fit_idx], embeddings[val_idx], labels[val_idx])
-    cosine = knn_accuracy(normed[fit_idx], labels[fit_idx], normed[val_idx], labels[val_idx])
+    cosine = cosine_knn_accuracy(embeddings[fit_idx], labels[fit_idx], embeddings[val_idx], labels[val_idx])
     flipped = knn_accuracy(flip_avg[fit_idx], labels[fit_idx], flip_avg[val_idx], labels[val_idx])
     setting = " ".join(f"{k}={v}" for k, v in vars(args).items() if k not in ("dataset",))
     print(f"RESULT val_knn5={euclid:.4f} val_knn5_cos={cosine:.4f} val_knn5_flipavg={flipped:.4f} val_knn5_twin={twin_knn:.4f} steps={total_steps} epochs={total_steps / steps_per_epoch:.1f} "

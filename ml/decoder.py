@@ -26,7 +26,7 @@ def load_with_decoder(run_dir: Path) -> Method:
     run_dir = Path(run_dir)
     saved = artifacts.read_json(run_dir / artifacts.CONFIG)
     config = TrainConfig.from_dict(saved)
-    if not has_decoder(config.method, saved.get("method_params")):
+    if not has_decoder(config.method, config.method_params):
         raise ValueError(f"the run was trained with {config.method} without a decoder")
     image_shape = tuple(saved["dataset_info"]["image_shape"])
     method = METHODS[config.method](image_shape, config.embedding_dim, saved.get("encoder_resolved", config.encoder),

@@ -1,5 +1,6 @@
-"""What the decoder of a run sees (an autoencoder's, or a contrastive run's trained with a reconstruction weight): the image at a map position, and images along the
-line between two points' codes (PNG)."""
+"""What the decoder of a run sees (an autoencoder's, or a contrastive run's trained with a
+reconstruction weight): the image at a map position, and images along the line between two
+points' codes (PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
