@@ -149,6 +149,10 @@ def bench_fmnist(args: argparse.Namespace) -> None:
         run_dir = make_run(Path(folder), embedding, labels)
         raw = run_clustering(run_dir, "kmeans", {"n_clusters": 10}, seed=args.seed)
         rows.append([f"{name} → k-means", raw["accuracy"], raw["nmi"], raw["ari"], load_seconds + raw["seconds"]])
+        for seed in range(args.seed, args.seed + args.scan_seeds):
+            scan = run_clustering(run_dir, "scan", {"n_clusters": 10}, seed=seed)
+            print(f"scan, seed {seed}: {scan['seconds']:.0f} s", file=sys.stderr, flush=True)
+            rows.append([f"{name} → scan (the product's defaults), seed {seed}", scan["accuracy"], scan["nmi"], scan["ari"], load_seconds + scan["seconds"]])
         projection = run_projection(run_dir, "umap", {"n_neighbors": args.n_neighbors, "min_dist": 0.0, "n_components": 10}, seed=args.seed)
         print(f"UMAP-10: {projection['seconds']:.0f} s", file=sys.stderr, flush=True)
         before = load_seconds + projection["seconds"]
@@ -404,6 +408,7 @@ def main() -> None:
     parser.add_argument("--normalise", action="store_true", help="fmnist: L2-normalise the embedding first (cosine geometry)")
     parser.add_argument("--gmm-n-init", type=int, default=1, help="fmnist: gmm's EM starts per fit, the best likelihood kept")
     parser.add_argument("--concat", help="fmnist: a second run directory whose embedding is concatenated to --embedding's")
+    parser.add_argument("--scan-seeds", type=int, default=0, help="fmnist: SCAN clusterings of the embedding, one row each (seeds --seed, --seed + 1, ...)")
     parser.add_argument("--gmm-seeds", type=int, default=1, help="fmnist: EM starts of gmm on the same map, one row each (seeds --seed, --seed + 1, ...)")
     parser.add_argument("--skip-hdbscan", action="store_true", help="fmnist: leave out HDBSCAN (O(N²) on 70k points)")
     parser.add_argument("--sklearn-max", type=int, default=10_000, help="largest N for scikit-learn's TSNE")

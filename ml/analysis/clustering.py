@@ -1,5 +1,6 @@
 """Registered clusterings: the base class, the registry and kmeans here; dbscan and hdbscan in
-ml.analysis.density, agglomerative in ml.analysis.hierarchical, gmm in ml.analysis.mixture.
+ml.analysis.density, agglomerative in ml.analysis.hierarchical, gmm in ml.analysis.mixture, scan in
+ml.analysis.scan.
 
 Each is a small estimator: `__init__` stores the raw parameters, `fit(X, knn, n_classes, progress)`
 validates them against the class's `params` schema, resolves automatic choices (k, eps, ...) into
@@ -158,4 +159,4 @@ class KMeansClustering(KClustering):
 
 # Registered in modules of their own, in this order (the order the form lists them in); imported
 # last, as they build on the above.
-from ml.analysis import density, hierarchical, mixture  # noqa: E402, F401  (register dbscan, hdbscan; agglomerative; gmm)
+from ml.analysis import density, hierarchical, mixture, scan  # noqa: E402, F401  (register dbscan, hdbscan; agglomerative; gmm; scan)

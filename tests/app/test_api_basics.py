@@ -40,7 +40,7 @@ def test_methods_describe_every_form(api: TestClient) -> None:
     body = api.get("/api/methods").json()
     assert set(body["training"]) == {"ae", "dae", "sparse-ae", "cae", "simclr", "moco", "byol"}
     assert {"pca", "tsne", "umap"} <= set(body["projections"])
-    assert {"kmeans", "dbscan", "hdbscan", "agglomerative", "gmm"} <= set(body["clusterings"])
+    assert {"kmeans", "dbscan", "hdbscan", "agglomerative", "gmm", "scan"} <= set(body["clusterings"])
     kmeans = {spec["name"]: spec for spec in body["clusterings"]["kmeans"]["params"]}
     assert kmeans["n_clusters"]["type"] == "int" and kmeans["n_clusters"]["minimum"] == 2
     assert body["training"]["ae"]["defaults"]["epochs"] >= 1

@@ -124,6 +124,7 @@ def test_reconstructions_are_png_data_urls(api: TestClient, tiny_run) -> None:
     ("clusterings", {"method": "kmeans", "on": "pnope"}, "on: 'pnope'"),
     ("clusterings", {"method": "magic"}, "unknown clustering method 'magic'"),
     ("clusterings", {"method": "gmm", "params": {"covariance_type": "round"}}, "covariance_type must be one of full, tied, diag, spherical"),
+    ("clusterings", {"method": "scan", "params": {"heads": 0}}, "heads must be >= 1"),
 ])
 def test_bad_analysis_requests_get_422(api: TestClient, tiny_run, path: str, body: dict, words: str) -> None:
     response = api.post(f"/api/runs/{tiny_run.run_id}/{path}", json=body)

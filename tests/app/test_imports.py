@@ -125,6 +125,18 @@ def test_an_import_takes_new_clusterings_and_compares_them(api: TestClient, impo
     assert comparison["vs_labels"] is not None
 
 
+def test_an_import_takes_a_scan_clustering_in_a_worker(api: TestClient, imported: dict[str, Any], job_waiter) -> None:
+    run_id = imported["id"]
+    answer = api.post(f"/api/runs/{run_id}/clusterings", json={"method": "scan", "params": {"epochs": 10}, "on": "embedding"})
+    assert answer.status_code == 202, answer.text
+    job = job_waiter(api, answer.json()["job_id"])
+    assert job["status"] == "succeeded", job["error"]
+    clustering = next(row for row in api.get(f"/api/runs/{run_id}").json()["clusterings"] if row["id"] == job["target_id"])
+    assert clustering["method"] == "scan"
+    assert clustering["params"] == {"n_clusters": None, "n_neighbors": 20, "entropy_weight": 5.0, "epochs": 10, "heads": 10}
+    assert clustering["metrics"]["n_clusters"] == 10 and clustering["metrics"]["accuracy"] > 0.7  # 300 digits' pixels
+
+
 def test_export_parquet_and_projector_give_the_same_arrays(api: TestClient, imported: dict[str, Any], job_waiter) -> None:
     run_id = imported["id"]
     answer = api.get(f"/api/runs/{run_id}/export", params={"format": "parquet"})

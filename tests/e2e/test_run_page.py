@@ -213,6 +213,28 @@ def test_new_clustering_from_the_page_appears_in_the_picker(server, page, traine
     assert page.evaluate("() => new Set(window.__latentmap.map.points.cluster).size") == 4
 
 
+def test_a_scan_clustering_from_the_page(server, page, trained_run):
+    open_run(page, server, trained_run["run_id"])
+    page.click("#new-analysis-button")
+    page.check("#analysis-panel input[value='clustering']")
+    page.select_option("#analysis-method", "scan")
+    for name in ("n_clusters", "n_neighbors", "entropy_weight", "epochs", "heads"):
+        assert page.locator(f"#analysis-{name}").is_visible()
+    page.fill("#analysis-entropy_weight", "-1")
+    page.click("#analysis-submit")
+    assert page.locator('#analysis-params [data-field="entropy_weight"] .field-error').inner_text() == "must be ≥ 0"
+    page.fill("#analysis-entropy_weight", "")
+    page.fill("#analysis-epochs", "5")
+    screenshot(page, "run-scan-form")
+    page.click("#analysis-submit")
+    page.locator("#analysis-panel").wait_for(state="hidden")
+    page.wait_for_function("new URLSearchParams(location.search).get('color') === 'cluster'", timeout=120_000)
+    newest = server.get(f"/api/runs/{trained_run['run_id']}")["clusterings"][-1]
+    assert newest["method"] == "scan" and newest["status"] == "succeeded" and newest["params"]["epochs"] == 5
+    page.wait_for_function(f"window.__latentmap.map.points.clustering.id === '{newest['id']}'")
+    assert page.locator("#clustering-select").input_value() == newest["id"]
+
+
 def test_view_state_survives_a_reload(server, page, trained_run):
     run = server.get(f"/api/runs/{trained_run['run_id']}")
     projection = trained_run["projection"]

@@ -28,7 +28,7 @@ def with_outliers(blobs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, Knn
 
 
 def test_registry_names() -> None:
-    assert set(CLUSTERINGS) == {"kmeans", "dbscan", "hdbscan", "agglomerative", "gmm"}
+    assert set(CLUSTERINGS) == {"kmeans", "dbscan", "hdbscan", "agglomerative", "gmm", "scan"}
 
 
 def test_kmeans_recovers_blobs_with_k_from_classes(blobs: tuple[np.ndarray, np.ndarray]) -> None:
@@ -202,7 +202,7 @@ def test_gmm_refuses_a_full_covariance_in_many_dimensions_before_any_work() -> N
         ("agglomerative", {"linkage": "median"}, "linkage must be one of ward, average, complete, single"),
         ("gmm", {"covariance_type": "round"}, "covariance_type must be one of full, tied, diag, spherical"),
         ("gmm", {"n_init": 0}, "n_init must be >= 1"),
-        ("spectral", {}, "unknown clustering method 'spectral'; allowed: kmeans, dbscan, hdbscan, agglomerative, gmm"),
+        ("spectral", {}, "unknown clustering method 'spectral'; allowed: kmeans, dbscan, hdbscan, agglomerative, gmm, scan"),
     ],
 )
 def test_bad_parameters_are_refused(method: str, params: dict, message: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:

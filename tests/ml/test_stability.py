@@ -50,7 +50,7 @@ def test_repeats_outside_the_range_are_refused(repeats: int) -> None:
         cluster_stability(np.zeros((10, 2)), np.zeros(10, dtype=np.int64), "kmeans", {"n_clusters": 2}, repeats)
 
 
-@pytest.mark.parametrize(("method", "params"), [("dbscan", {}), ("hdbscan", {}), ("agglomerative", {"n_clusters": 3}), ("gmm", {})])
+@pytest.mark.parametrize(("method", "params"), [("dbscan", {}), ("hdbscan", {}), ("agglomerative", {"n_clusters": 3}), ("gmm", {}), ("scan", {"epochs": 10})])
 def test_every_method_reruns_with_its_resolved_parameters(tmp_path: Path, method: str, params: dict) -> None:
     points, _ = make_blobs(n_samples=300, centers=3, n_features=4, cluster_std=0.4, random_state=2)
     artifacts.write_npy(tmp_path / artifacts.EMBEDDINGS, points.astype(np.float32))
