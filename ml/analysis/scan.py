@@ -9,8 +9,10 @@ never moved, only the labels are learnt: the neighbours the embedding already ha
 
 Several heads train side by side from different starts, and the one with the lowest loss over the
 last epoch labels the points, as in SCAN: the start moves the result, and the loss, not the labels,
-picks the head. On all 70k Fashion-MNIST images it reached a higher ACC than UMAP-10 → gmm or
-k-means on the same embeddings (BENCHMARKS.md, issue 9's clustering).
+picks the head. On all 70k Fashion-MNIST images, a SimCLR embedding → scan reached ACC / NMI
+0.727 / 0.705 (mean of 3 seeds), against 0.65 / 0.69 for UMAP-10 → gmm and 0.64 / 0.64 for k-means
+on the same embedding (BENCHMARKS.md, issue 9, "Eighth pass"). SCAN's published defaults, not tuned
+here: 20 neighbours, entropy weight 5, 10 heads.
 
 Registered from the bottom of `ml.analysis.clustering`, which imports this module.
 """
