@@ -19,7 +19,7 @@ from ml.methods.specs import METHOD_SPECS
 
 TRAIN_METHODS = ", ".join(METHOD_SPECS)  # ae, dae, sparse-ae, cae, simclr, moco, byol
 PROJECTION_METHODS = "pca, tsne, umap"
-CLUSTERING_METHODS = "kmeans, dbscan, hdbscan, agglomerative, gmm"
+CLUSTERING_METHODS = "kmeans, dbscan, hdbscan, agglomerative, gmm, scan"
 
 
 class UsageError(Exception):

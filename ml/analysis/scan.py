@@ -34,7 +34,7 @@ class ScanClustering(KClustering):
     """Labels are each point's most probable cluster under the head with the lowest loss."""
 
     name = "scan"
-    label = "Neighbour consistency (SCAN)"
+    label = "SCAN (neighbour consistency)"
     params = ParamSchema(
         (
             n_clusters_spec("clusters; empty = number of classes when labelled, else the best silhouette for k = 2..10"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli import main
+from app.cli import CLUSTERING_METHODS, PROJECTION_METHODS, TRAIN_METHODS, main
 
 
 def last_json(text: str) -> dict:
@@ -69,6 +69,16 @@ def test_runs_project_and_cluster_json(tiny_run, tmp_path: Path, capsys: pytest.
     assert 0.1 < mixture["accuracy"] <= 1 and 0 < mixture["nmi"] <= 1  # the tiny run's 2-d PCA map mixes the digits
     mixture_labels = np.load(run_dir / "clusterings" / mixture["clustering_id"] / "labels.npy")
     assert mixture_labels.shape == (1797,) and set(np.unique(mixture_labels)) <= set(range(10))
+
+
+def test_the_help_names_every_registered_method() -> None:
+    from ml.analysis.clustering import CLUSTERINGS
+    from ml.analysis.projection import PROJECTIONS
+    from ml.methods.specs import METHOD_SPECS
+
+    assert CLUSTERING_METHODS.split(", ") == list(CLUSTERINGS)
+    assert PROJECTION_METHODS.split(", ") == list(PROJECTIONS)
+    assert TRAIN_METHODS.split(", ") == list(METHOD_SPECS)
 
 
 def test_datasets_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
