@@ -13,6 +13,7 @@ BATCH = 512
 # Small inputs get smaller batches, so that every epoch still takes this many optimiser steps.
 MIN_STEPS_PER_EPOCH = 8
 HIDDEN = 128
+PREDICT_CHUNK = 8_192
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 
@@ -42,8 +43,8 @@ def train_scan(x: np.ndarray, neighbors: np.ndarray, k: int, params: dict, seed:
         report(progress, epoch + 1, epochs, {"fraction": (epoch + 1) / epochs})
     best = int(epoch_loss.argmin())
     heads.eval()
-    with torch.no_grad():
-        return heads(points)[:, best].argmax(1).numpy()
+    with torch.no_grad():  # in chunks: every head's hidden layer for a million points would take gigabytes
+        return torch.cat([heads(chunk)[:, best].argmax(1) for chunk in points.split(PREDICT_CHUNK)]).numpy()
 
 
 def scan_losses(anchors: torch.Tensor, neighbours: torch.Tensor, entropy_weight: float) -> torch.Tensor:
