@@ -61,12 +61,13 @@ class ScanClustering(KClustering):
         return super()._fit(x, knn, n_classes, progress)
 
     def _cluster(self, x: np.ndarray, k: int) -> np.ndarray:
-        from ml.analysis.scan_heads import train_scan  # torch, only in the process that clusters
-
-        return train_scan(x, self._neighbors, k, self.params_, self.random_state, self._progress)
+        return self._train(x, k, self._progress)
 
     def _scored(self, x: np.ndarray, k: int) -> tuple[np.ndarray, float | None]:
-        from ml.analysis.scan_heads import train_scan
-
-        labels = train_scan(x, self._neighbors, k, self.params_, self.random_state, None)
+        labels = self._train(x, k, None)  # choosing k, progress is reported per k (KClustering._best_k)
         return labels, silhouette(x, labels, seed=self.random_state)
+
+    def _train(self, x: np.ndarray, k: int, progress: ProgressCallback | None) -> np.ndarray:
+        from ml.analysis.scan_heads import train_scan  # torch, only in the process that clusters
+
+        return train_scan(x, self._neighbors, k, self.params_, self.random_state, progress)
