@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from ml.analysis.cluster_metrics import hungarian_accuracy
 from ml.analysis.clustering import make_clustering
-from ml.analysis.neighbors import compute_knn
+from ml.analysis.neighbors import KnnGraph, compute_knn
 from ml.analysis.scan_heads import ClusterHeads, scan_losses
 from ml.params import ParamError
 from ml.progress import Stopped
@@ -72,17 +72,46 @@ def test_a_seed_gives_the_same_labels_with_the_shared_graph_or_without(blobs: tu
     assert not np.array_equal(first, other_seed)
 
 
-def test_the_neighbours_come_from_the_graph_it_is_given(blobs: tuple[np.ndarray, np.ndarray]) -> None:
-    # A graph that links every point to points of the next blob only: the consistency term then pulls
-    # the blobs together, and with one neighbour and no entropy term every point lands in one cluster.
-    x, y = blobs
-    graph = compute_knn(x)
-    order = np.argsort(y, kind="stable")
-    following = np.roll(order, -100)  # the point 100 places on in blob order is in the next blob
-    wrong = type(graph)(np.empty_like(graph.indices), graph.distances)
-    wrong.indices[order] = np.repeat(following[:, None], graph.k, axis=1)
-    labels = make_clustering("scan", {"epochs": 30, "n_neighbors": 1, "entropy_weight": 0.0}).fit(x, wrong, n_classes=3).labels_
-    assert len(np.unique(labels)) == 1
+def test_the_head_with_the_lowest_loss_labels_the_points(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A constant added to a head's loss changes no gradient, only which head has the lowest loss:
+    # the heads train identically, and the labels must follow the head the offsets favour.
+    from ml.analysis import scan_heads
+
+    x = blobs[0] + np.random.default_rng(1).normal(scale=3.0, size=blobs[0].shape).astype(np.float32)  # heads disagree
+    own_losses = scan_heads.scan_losses
+
+    def labels_when_favoured(head: int) -> np.ndarray:
+        offsets = torch.full((4,), 100.0)
+        offsets[head] = 0.0
+        monkeypatch.setattr(scan_heads, "scan_losses", lambda a, b, w: own_losses(a, b, w) + offsets)
+        return make_clustering("scan", {"epochs": 5, "heads": 4}).fit(x, n_classes=3).labels_
+
+    by_head = [labels_when_favoured(head) for head in range(4)]
+    assert len({tuple(labels) for labels in by_head}) > 1
+    np.testing.assert_array_equal(labels_when_favoured(2), by_head[2])
+
+
+def test_labelling_in_chunks_gives_the_labels_of_one_pass(blobs: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml.analysis import scan_heads
+
+    whole = make_clustering("scan", {"epochs": 5}).fit(blobs[0], n_classes=3).labels_
+    monkeypatch.setattr(scan_heads, "PREDICT_CHUNK", 7)
+    np.testing.assert_array_equal(make_clustering("scan", {"epochs": 5}).fit(blobs[0], n_classes=3).labels_, whole)
+
+
+def test_the_neighbours_come_from_the_graph_it_is_given() -> None:
+    # A cloud stretched along y: by its own kNN graph the two clusters split it across y. Given a graph
+    # whose neighbours are random points on the same side of x = 0, the clusters follow that side instead.
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(400, 2)) * [1.0, 3.0]).astype(np.float32)
+    right = x[:, 0] > 0
+    own = compute_knn(x)
+    sided = np.stack([rng.choice(np.flatnonzero((right == right[i]) & (np.arange(len(x)) != i)), size=own.k, replace=False)
+                      for i in range(len(x))])
+    by_geometry = make_clustering("scan", {"epochs": 20}).fit(x, own, n_classes=2).labels_
+    by_side = make_clustering("scan", {"epochs": 20}).fit(x, KnnGraph(sided, own.distances), n_classes=2).labels_
+    assert adjusted_rand_score(x[:, 1] > 0, by_geometry) > 0.8 and adjusted_rand_score(right, by_geometry) < 0.1
+    assert adjusted_rand_score(right, by_side) > 0.9
 
 
 def test_progress_is_reported_per_epoch_and_can_stop(blobs: tuple[np.ndarray, np.ndarray]) -> None:
