@@ -172,8 +172,9 @@ def run_lightly(side: str, batch_size: int, workers: int, seed: int, *options: s
 
 def throughput_rounds(methods: list[str], rounds: int, steps: int, batch_size: int, workers: int, seed: int) -> None:
     """images/s of lightly's pipeline and of each latentmap method's training step (bench_step.py, in
-    the precision the product picks here), in interleaved rounds: this shared machine's speed drifts
-    by ±25 % over minutes, so runs minutes apart compare the machine as much as the pipelines."""
+    the precision the product picks here, with freed memory kept as training keeps it), in interleaved
+    rounds: this shared machine's speed drifts by ±25 % over minutes, so runs minutes apart compare
+    the machine as much as the pipelines."""
     from ml.precision import choose_precision
 
     threads = torch.get_num_threads()
@@ -183,9 +184,9 @@ def throughput_rounds(methods: list[str], rounds: int, steps: int, batch_size: i
     for _ in range(rounds):
         rates["lightly"].append(run_lightly("lightly-throughput", batch_size, workers, seed, "--steps", str(steps)))
         for method in methods:
-            command = [sys.executable, str(ROOT / "bench" / "bench_step.py"), "--one", method, precisions[method], "--encoder", "conv",
+            command = [sys.executable, str(ROOT / "bench" / "bench_step.py"), "--one", method, precisions[method], "kept", "--encoder", "conv",
                        "--threads", str(threads)]
-            rates[method].append(last_json_line(command))
+            rates[method].append(last_json_line(command)[0])  # (images/s, page faults per step)
     lightly = statistics.median(rates["lightly"])
     print(f"\n`{' '.join(sys.argv)}` — Fashion-MNIST batches of {batch_size}, torch threads {threads}, lightly DataLoader workers {workers}, "
           f"median of {rounds} interleaved rounds, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}\n")

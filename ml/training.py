@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ml import artifacts, snapshots, ssl_health
+from ml.cpu_memory import freed_memory_kept
 from ml.datasets.base import ImageDataset
 from ml.analysis.decoding import RECONSTRUCTION_ERRORS
 from ml.decoder import reconstruction_errors
@@ -165,6 +166,11 @@ def train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: P
     epoch's checkpoint; when it returns True, `ml.progress.Stopped` is raised and checkpoint.pt
     holds the last finished epoch. Returns the metrics.json content.
     """
+    with freed_memory_kept():  # each step reuses the last one's pages (ml/cpu_memory.py)
+        return _train(config, dataset, run_dir, progress, resume)
+
+
+def _train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: ProgressCallback | None, resume: bool) -> dict[str, Any]:
     config = config.validated()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
