@@ -39,10 +39,10 @@ def one_measurement(method_name: str, precision: str, memory: str, encoder: str,
     import torch
 
     from ml.cpu_memory import freed_memory_kept
-
     from ml.datasets import load_dataset
     from ml.methods import METHODS
     from ml.precision import autocast
+    from ml.training import build_optimiser
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def one_measurement(method_name: str, precision: str, memory: str, encoder: str,
     images = torch.from_numpy(dataset.images[: BATCH * (WARM_STEPS + TIMED_STEPS)]).permute(0, 3, 1, 2).contiguous()
     method = METHODS[method_name](dataset.image_shape, 32, encoder, dataset.name)
     method.train()
-    optimiser = torch.optim.Adam(method.parameters(), lr=2e-3)
+    optimiser = build_optimiser(method, 2e-3, torch.device("cpu"))
     cpu = torch.device("cpu")
 
     def step(i: int) -> None:

@@ -27,14 +27,14 @@ from ml.datasets import ImageDataset, load_dataset  # noqa: E402
 from ml.evaluation import evaluation_split, knn_accuracy, linear_probe_accuracy  # noqa: E402
 from ml.methods import METHODS  # noqa: E402
 from ml.progress import Stopped  # noqa: E402
-from ml.training import TrainConfig, build_method, encode, train  # noqa: E402
+from ml.training import TrainConfig, build_method, build_optimiser, encode, train  # noqa: E402
 
 
 def bare_images_per_second(config: TrainConfig, dataset: ImageDataset, steps: int) -> float:
     """Images/second of the plainest loop on the same model and loss: slice, loss, backward, step."""
     torch.manual_seed(config.seed)
     method = build_method(config.validated(), dataset)
-    optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
+    optimiser = build_optimiser(method, config.lr, torch.device("cpu"))
     images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous()
     batch_size = min(config.batch_size, len(images))
     order = torch.randperm(len(images))

@@ -65,6 +65,14 @@ def configure_threads(encoder: str = "conv", threads: int | None = None, image_s
     return threads
 
 
+def build_optimiser(method: Method, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam over the method's parameters; on CPUs and GPUs its fused kernel, one pass over each
+    parameter instead of a dozen small ops (a MoCo step on Fashion-MNIST runs ~100 of them on CPU
+    for Adam alone). A resumed run keeps the kind it was saved with: the checkpoint's state says.
+    """
+    return torch.optim.Adam(method.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
+
+
 def _rng_state(shuffle: torch.Generator) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
     if torch.cuda.is_available():
@@ -185,7 +193,7 @@ def _train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: 
     threads = configure_threads(encoder_name, checkpoint.get("torch_threads") if checkpoint else None, dataset.image_shape) if device.type == "cpu" else None
     # A checkpoint from before precisions were recorded was trained in float32.
     precision = choose_precision(config.method, device, checkpoint.get("precision", FLOAT32) if checkpoint else None)
-    optimiser = torch.optim.Adam(method.parameters(), lr=config.lr)
+    optimiser = build_optimiser(method, config.lr, device)
 
     images = torch.from_numpy(dataset.images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, C, H, W) uint8
     train_idx = torch.from_numpy(np.flatnonzero(dataset.train_mask) if dataset.train_mask is not None else np.arange(len(dataset)))

@@ -28,8 +28,10 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     Buffers (batch-norm running statistics) are not averaged: the target computes its own in its
     forward passes, as in MoCo and BYOL.
     """
-    for target_parameter, online_parameter in zip(target.parameters(), online.parameters(), strict=True):
-        target_parameter.lerp_(online_parameter, 1.0 - momentum)
+    targets, onlines = list(target.parameters()), list(online.parameters())
+    if len(targets) != len(onlines):
+        raise ValueError(f"the target has {len(targets)} parameters and the online network {len(onlines)}")
+    torch._foreach_lerp_(targets, onlines, 1.0 - momentum)  # one call for every parameter
 
 
 def cosine_momentum(base: float, step: int, total_steps: int) -> float:
