@@ -9,7 +9,7 @@ from ml.augment import MultiViewTransform, simclr_augmentation
 from ml.datasets import ImageDataset, load_dataset
 from ml.methods import METHOD_SPECS, METHODS
 from ml.models.decoders import build_decoder
-from ml.models.encoders import ConvEncoder, FeatureMapLinear, build_encoder
+from ml.models.encoders import ConvEncoder, FeatureMapLinear, TapConv2d, build_encoder
 from ml.models.sizing import resolve_encoder
 from ml.params import ParamError
 from ml.training import TrainConfig, train
@@ -118,6 +118,25 @@ def test_the_conv_net_runs_channels_last_yet_computes_what_flatten_then_linear_c
     torch.testing.assert_close(channels_last_maps.grad, reference_maps.grad)
     torch.testing.assert_close(linear.weight.grad, reference_weight_grad)
     assert channels_last_maps.grad.is_contiguous(memory_format=torch.channels_last)  # no strided pass back into the ReLU
+
+
+@pytest.mark.parametrize(("shape", "stride", "padding"), [((4, 1, 28, 28), 2, 1), ((3, 3, 32, 32), 2, 1), ((2, 3, 9, 11), 1, 0), ((2, 2, 9, 11), (2, 1), (1, 2))])
+def test_the_first_layers_tap_convolution_computes_what_conv2d_computes(shape, stride, padding) -> None:
+    torch.manual_seed(0)
+    tap = TapConv2d(shape[1], 5, 3, stride=stride, padding=padding).double()
+    images = torch.rand(*shape, dtype=torch.float64, requires_grad=True)
+    output = tap(images)
+    expected = torch.nn.functional.conv2d(images, tap.weight, tap.bias, stride, padding)
+    torch.testing.assert_close(output, expected)
+    assert output.is_contiguous(memory_format=torch.channels_last)  # as the next layers want it
+    weights = torch.randn_like(output)
+    ours = torch.autograd.grad((output * weights).sum(), [images, tap.weight, tap.bias])
+    theirs = torch.autograd.grad((expected * weights).sum(), [images, tap.weight, tap.bias])
+    for got, want in zip(ours, theirs):
+        torch.testing.assert_close(got, want)
+    encoder = ConvEncoder((1, 28, 28), 6, batch_norm=True)
+    assert isinstance(encoder.features[0], TapConv2d) and "features.0.weight" in encoder.state_dict()
+    assert not any(isinstance(layer, TapConv2d) for layer in encoder.features[1:])
 
 
 def test_the_28px_mlp_is_wide_with_batch_norm_except_for_the_contractive_autoencoder() -> None:
