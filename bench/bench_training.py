@@ -63,7 +63,10 @@ def evaluate_checkpoint(config: TrainConfig, dataset: ImageDataset, run_dir: Pat
 def bench_method(name: str, dataset: ImageDataset, max_minutes: float, baseline_steps: int, seed: int) -> dict:
     n_train = int(dataset.train_mask.sum()) if dataset.train_mask is not None else len(dataset)
     defaults = METHODS[name].defaults_for(dataset.image_shape, n_train)
-    config = TrainConfig(dataset=dataset.name, method=name, seed=seed, **defaults)
+    # The method parameters the product picks for these images (app.catalog.train_config does the same),
+    # e.g. no reconstruction term for the tiny digits.
+    method_params = METHODS[name].spec.param_defaults_for(dataset.image_shape)
+    config = TrainConfig(dataset=dataset.name, method=name, seed=seed, method_params=method_params, **defaults)
     bare_before = bare_images_per_second(config, dataset, baseline_steps // 2)
     deadline = time.perf_counter() + max_minutes * 60
     row = {"method": name, **defaults}
