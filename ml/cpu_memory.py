@@ -3,11 +3,11 @@
 Every training step allocates and frees the same large tensors (a batch's activations, its logits:
 megabytes each). glibc's malloc serves blocks above its mmap threshold with fresh `mmap`s and gives
 them back on free, and trims the top of its heap once 128 KiB there are free, so the next step
-touches new pages and the kernel faults each one in, zeroed: ~9,500–13,000 page faults per MoCo
-step on Fashion-MNIST, and on this virtual machine ~20 % of the step's time (moco 4,300 → 5,200
-images/s with the faults gone, in the same minute; bench/bench_step.py). While `freed_memory_kept`
-holds, blocks up to 32 MiB come from the heap and up to 1 GiB of free heap stays mapped: the same
-step then takes ~45 page faults. On leaving, the free memory is handed back (`malloc_trim`), so a
+touches new pages and the kernel faults each one in, zeroed: 10,286 page faults per MoCo step on
+Fashion-MNIST, and on this virtual machine ~20 % of the step's time (moco 6,561 → 7,977 images/s
+with the faults gone, fast rounds; `bench/bench_step.py --memory glibc,kept`). While
+`freed_memory_kept` holds, blocks up to 32 MiB come from the heap and up to 1 GiB of free heap
+stays mapped: the same step then takes 60 page faults. On leaving, the free memory is handed back (`malloc_trim`), so a
 worker process does not hold a finished run's peak, and the thresholds stay where glibc's own
 adaptive ones end once they have seen such blocks: 32 MiB for mmap, twice that for trimming.
 
