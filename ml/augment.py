@@ -27,6 +27,20 @@ def _chosen(batch: int, probability: float, device: torch.device) -> torch.Tenso
     return torch.rand(batch, device=device) < probability
 
 
+def affine_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """`F.affine_grid(theta, (B, C, height, width), align_corners=False)`, by broadcasting.
+
+    theta (B, 2, 3) → the sampling grid (B, height, width, 2). affine_grid multiplies every pixel's
+    (x, y, 1) by theta in a batched matrix product: 2.1 ms for 512 views of 28 px on two cores, a
+    twentieth of a MoCo step's time for its two views. Here it is two scaled coordinate rows added.
+    """
+    xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1  # pixel centres in [-1, 1]
+    ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
+    coefficients = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid = coefficients[:, :, 0] * xs + coefficients[:, :, 1] * ys[:, None] + coefficients[:, :, 2]  # (B, 2, H, W)
+    return grid.permute(0, 2, 3, 1).contiguous()
+
+
 class RandomResizedCropBatch(nn.Module):
     """Per-image random resized crop, small rotation and optional horizontal flip, as one affine warp.
 
@@ -63,7 +77,7 @@ class RandomResizedCropBatch(nn.Module):
             ],
             dim=1,
         )  # (B, 2, 3)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        grid = affine_grid(theta, images.shape[-2], images.shape[-1])
         return F.grid_sample(images, grid, mode="bilinear", padding_mode=self.padding_mode, align_corners=False)
 
 

@@ -1,10 +1,12 @@
 """The view transform's recipe per image kind: grey 28 px, tiny grey (8×8 digits) and colour."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torchvision.transforms.v2 as v2
 
-from ml.augment import ColourJitterBatch, RandomGaussianBlurBatch, RandomGrayscaleBatch, RandomResizedCropBatch, simclr_augmentation
+from ml.augment import (ColourJitterBatch, RandomGaussianBlurBatch, RandomGrayscaleBatch, RandomResizedCropBatch, affine_grid,
+                        simclr_augmentation)
 
 
 def _kinds(transform: torch.nn.Sequential) -> list[type]:
@@ -46,3 +48,10 @@ def test_colour_views_keep_saturation_grayscale_blur_and_noise() -> None:
     assert _kinds(transform) == [RandomResizedCropBatch, ColourJitterBatch, RandomGrayscaleBatch, RandomGaussianBlurBatch, v2.GaussianNoise]
     assert transform[1].brightness == transform[1].saturation == 0.4 * 0.5
     assert transform[0].padding_mode == "reflection"
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 28, 28), (3, 3, 32, 17), (2, 1, 8, 8)])
+def test_the_broadcast_affine_grid_is_torchs(shape: tuple[int, int, int, int]) -> None:
+    theta = torch.randn(shape[0], 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    expected = torch.nn.functional.affine_grid(theta, list(shape), align_corners=False)
+    torch.testing.assert_close(affine_grid(theta, shape[2], shape[3]), expected)
