@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import platform
 from typing import Iterator
 
@@ -27,6 +28,7 @@ KEPT_TRIM_THRESHOLD = 2**30
 AFTER_TRIM_THRESHOLD = 2 * KEPT_MMAP_THRESHOLD  # where glibc's adaptive trim threshold ends, twice the mmap one
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None

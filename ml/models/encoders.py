@@ -86,7 +86,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) → (B, embedding_dim)."""
-        return self.head(self.pool(self.features(images.contiguous(memory_format=torch.channels_last))))
+        return self.head(self.pool(self.features(images)))  # TapConv2d reads any layout and writes channels-last
 
 
 class TapConv2d(nn.Conv2d):
