@@ -12,9 +12,9 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torchvision.models import resnet18
 
+from ml.models.conv_layers import FeatureMapLinear, Float32WeightGradConv2d, TapConv2d
 from ml.models.sizing import ImageShape, is_small, mlp_hidden, resolve_encoder
 
 
@@ -66,7 +66,7 @@ class ConvEncoder(nn.Module):
         channels, height, width = image_shape
         blocks: list[nn.Module] = []
         for out_channels in widths:
-            convolution = TapConv2d if not blocks else nn.Conv2d  # the first reads the image's 1–3 channels
+            convolution = TapConv2d if not blocks else Float32WeightGradConv2d  # the first reads the image's 1–3 channels
             blocks += [convolution(channels, out_channels, 3, stride=2, padding=1, bias=not batch_norm),
                        *([nn.BatchNorm2d(out_channels)] if batch_norm else []), nn.ReLU(inplace=True)]
             channels = out_channels
@@ -87,52 +87,6 @@ class ConvEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) → (B, embedding_dim)."""
         return self.head(self.pool(self.features(images)))  # TapConv2d reads any layout and writes channels-last
-
-
-class TapConv2d(nn.Conv2d):
-    """A Conv2d computed as one matrix product over its k×k shifted taps, for the first layer.
-
-    oneDNN has no fast CPU kernel for convolutions over 1–3 input channels (an image's own): on
-    1,024 grey 28 px views its stride-2 3×3 convolution to 16 channels took 5.3 ms, and stacking the
-    9 strided taps of the padded image into a (B, H', W', 9) tensor times the (9, 16) weight 0.8 ms,
-    with the same result (bf16, two cores). The output comes out channels-last, as the next layers
-    want it. Same parameters, same checkpoint keys as an nn.Conv2d; zero padding only.
-    """
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, C, H, W) → (B, out_channels, H', W'), channels-last in memory."""
-        if self.padding_mode != "zeros" or self.groups != 1 or self.dilation != (1, 1) or isinstance(self.padding, str):
-            return super().forward(images)
-        (kernel_h, kernel_w), (stride_h, stride_w), (pad_h, pad_w) = self.kernel_size, self.stride, self.padding
-        padded = F.pad(images, (pad_w, pad_w, pad_h, pad_h))
-        batch, channels, height, width = padded.shape
-        out_h, out_w = (height - kernel_h) // stride_h + 1, (width - kernel_w) // stride_w + 1
-        taps = [padded[:, :, i : i + stride_h * (out_h - 1) + 1 : stride_h, j : j + stride_w * (out_w - 1) + 1 : stride_w]
-                for i in range(kernel_h) for j in range(kernel_w)]  # each (B, C, H', W')
-        # (B, H', W', C·k·k), in the weight's (C, kh, kw) order
-        columns = torch.stack(taps, dim=-1).permute(0, 2, 3, 1, 4).reshape(batch, out_h, out_w, -1)
-        maps = F.linear(columns, self.weight.reshape(self.out_channels, -1), self.bias)  # (B, H', W', out_channels)
-        return maps.permute(0, 3, 1, 2)
-
-
-class FeatureMapLinear(nn.Linear):
-    """Flatten → Linear on (B, C, H, W) feature maps, reading them in channels-last (H, W, C) order.
-
-    The weight keeps the flattened map's (C, H, W) column order, as a Flatten → Linear's: the same
-    checkpoints load, and give the same outputs. A channels-last map is then flattened without a
-    copy, and its gradient comes back channels-last like the map, so the ReLU before this layer
-    takes its backward pass without a strided copy.
-    """
-
-    def __init__(self, map_shape: tuple[int, int, int], out_features: int, bias: bool = True) -> None:
-        super().__init__(math.prod(map_shape), out_features, bias)
-        self.map_shape = map_shape
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        """maps (B, C, H, W), any memory layout → (B, out_features)."""
-        channels, height, width = self.map_shape
-        weight = self.weight.view(-1, channels, height, width).permute(0, 2, 3, 1).reshape(self.out_features, -1)
-        return F.linear(maps.permute(0, 2, 3, 1).reshape(len(maps), -1), weight, self.bias)
 
 
 class ResNet18Encoder(nn.Module):

@@ -9,7 +9,7 @@ from ml.augment import MultiViewTransform, simclr_augmentation
 from ml.datasets import ImageDataset, load_dataset
 from ml.methods import METHOD_SPECS, METHODS
 from ml.models.decoders import build_decoder
-from ml.models.encoders import ConvEncoder, FeatureMapLinear, TapConv2d, build_encoder
+from ml.models.encoders import ConvEncoder, build_encoder
 from ml.models.sizing import resolve_encoder
 from ml.params import ParamError
 from ml.training import TrainConfig, train
@@ -91,52 +91,6 @@ def test_the_conv_net_pools_only_feature_maps_larger_than_4px() -> None:
     assert torch.equal(encoder(images), pooled)  # the skipped pool changed nothing, bit for bit
     large = ConvEncoder((3, 64, 64), 6)  # 64 → 8 px maps are averaged down to 4×4
     assert isinstance(large.pool, torch.nn.AdaptiveAvgPool2d) and large(torch.rand(2, 3, 64, 64)).shape == (2, 6)
-
-
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-def test_the_conv_net_runs_channels_last_yet_computes_what_flatten_then_linear_computes(shape: tuple[int, int, int]) -> None:
-    """The same weights give the same embeddings and gradients as the NCHW Flatten → Linear of the runs
-    trained before, so their checkpoints (the same keys) load and embed alike."""
-    torch.manual_seed(0)
-    encoder = ConvEncoder(shape, 6, batch_norm=True).train()
-    images = torch.rand(4, *shape)
-    maps = encoder.features(images.contiguous(memory_format=torch.channels_last))
-    assert maps.is_contiguous(memory_format=torch.channels_last)
-    linear = encoder.head[1]
-    assert isinstance(linear, FeatureMapLinear) and "head.1.weight" in encoder.state_dict()
-
-    reference_maps = maps.detach().contiguous().requires_grad_()  # NCHW, as a Flatten would see them
-    reference = torch.nn.functional.linear(reference_maps.flatten(1), linear.weight, linear.bias)
-    channels_last_maps = maps.detach().requires_grad_()
-    output = linear(channels_last_maps)
-    torch.testing.assert_close(output, reference)
-    weights = torch.randn_like(output)
-    (reference * weights).sum().backward()
-    reference_weight_grad = linear.weight.grad.clone()
-    linear.weight.grad = None
-    (output * weights).sum().backward()
-    torch.testing.assert_close(channels_last_maps.grad, reference_maps.grad)
-    torch.testing.assert_close(linear.weight.grad, reference_weight_grad)
-    assert channels_last_maps.grad.is_contiguous(memory_format=torch.channels_last)  # no strided pass back into the ReLU
-
-
-@pytest.mark.parametrize(("shape", "stride", "padding"), [((4, 1, 28, 28), 2, 1), ((3, 3, 32, 32), 2, 1), ((2, 3, 9, 11), 1, 0), ((2, 2, 9, 11), (2, 1), (1, 2))])
-def test_the_first_layers_tap_convolution_computes_what_conv2d_computes(shape, stride, padding) -> None:
-    torch.manual_seed(0)
-    tap = TapConv2d(shape[1], 5, 3, stride=stride, padding=padding).double()
-    images = torch.rand(*shape, dtype=torch.float64, requires_grad=True)
-    output = tap(images)
-    expected = torch.nn.functional.conv2d(images, tap.weight, tap.bias, stride, padding)
-    torch.testing.assert_close(output, expected)
-    assert output.is_contiguous(memory_format=torch.channels_last)  # as the next layers want it
-    weights = torch.randn_like(output)
-    ours = torch.autograd.grad((output * weights).sum(), [images, tap.weight, tap.bias])
-    theirs = torch.autograd.grad((expected * weights).sum(), [images, tap.weight, tap.bias])
-    for got, want in zip(ours, theirs):
-        torch.testing.assert_close(got, want)
-    encoder = ConvEncoder((1, 28, 28), 6, batch_norm=True)
-    assert isinstance(encoder.features[0], TapConv2d) and "features.0.weight" in encoder.state_dict()
-    assert not any(isinstance(layer, TapConv2d) for layer in encoder.features[1:])
 
 
 def test_the_28px_mlp_is_wide_with_batch_norm_except_for_the_contractive_autoencoder() -> None:
