@@ -5,6 +5,7 @@ Each keeps the parameters and checkpoint keys of the torch layer it replaces (`n
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -68,16 +69,24 @@ class Float32WeightGradConv2d(nn.Conv2d):
     There oneDNN's bf16 weight-gradient kernel is its slowest part and barely gains from a second
     thread; its float32 kernel runs twice as fast even with the casts. The conv net's stride-2 layers
     on 1,024 maps, input and weight gradients on two cores: 16→32 channels at 14 px 9.3 → 7.7 ms,
-    32→64 at 7 px 7.2 → 6.5 ms; a MoCo step on Fashion-MNIST 3.5 % faster. The weight gradient also
-    stays float32 instead of being rounded to bf16 on its way to the float32 weight.
+    32→64 at 7 px 7.2 → 6.5 ms; a whole MoCo step on Fashion-MNIST 2–4 % faster (bench/bench_ab.py
+    --variant bf16-conv-weight-grad). The weight gradient also stays float32 instead of being rounded
+    to bf16 on its way to the float32 weight. With AMX, or on a GPU, it is a plain nn.Conv2d.
     """
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         """maps (B, C, H, W) → (B, out_channels, H', W')."""
         if not (maps.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.is_grad_enabled() and self.weight.requires_grad
-                and self.padding_mode == "zeros" and not isinstance(self.padding, str) and not torch.cpu._is_amx_tile_supported()):
+                and self.padding_mode == "zeros" and not isinstance(self.padding, str) and not _cpu_has_amx()):
             return super().forward(maps)
         return _Float32WeightGradConvolution.apply(maps, self.weight, self.bias, self, torch.get_autocast_dtype("cpu"))
+
+
+@functools.cache
+def _cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), whose bf16 kernels oneDNN uses instead."""
+    is_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch: absent → assume none
+    return bool(is_supported()) if is_supported is not None else False
 
 
 class _Float32WeightGradConvolution(torch.autograd.Function):
