@@ -69,8 +69,9 @@ class Float32WeightGradConv2d(nn.Conv2d):
     There oneDNN's bf16 weight-gradient kernel is its slowest part and barely gains from a second
     thread; its float32 kernel runs twice as fast even with the casts. The conv net's stride-2 layers
     on 1,024 maps, input and weight gradients on two cores: 16→32 channels at 14 px 9.3 → 7.7 ms,
-    32→64 at 7 px 7.2 → 6.5 ms; a whole MoCo step on Fashion-MNIST 2–4 % faster (bench/bench_ab.py
-    --variant bf16-conv-weight-grad). The weight gradient also stays float32 instead of being rounded
+    32→64 at 7 px 7.2 → 6.5 ms. Whole steps on Fashion-MNIST (bench/bench_ab.py --variant
+    bf16-conv-weight-grad): 2–3 % faster while the shared host runs fast, 23 % (MoCo) in its slow
+    phases, which hit the bf16 kernel hardest. The weight gradient also stays float32 instead of being rounded
     to bf16 on its way to the float32 weight. With AMX, or on a GPU, it is a plain nn.Conv2d.
     """
 
