@@ -28,8 +28,7 @@ from ml.datasets import load_dataset  # noqa: E402
 from ml.methods import METHODS  # noqa: E402
 from ml.methods.contrastive import ContrastiveMethod  # noqa: E402
 from ml.models.conv_layers import Float32WeightGradConv2d  # noqa: E402
-from ml.precision import autocast  # noqa: E402
-from ml.training import build_optimiser  # noqa: E402
+from ml.training import build_optimiser, optimisation_step  # noqa: E402
 
 BATCH = 512
 CPU = torch.device("cpu")
@@ -75,11 +74,7 @@ def main() -> None:
         method, optimiser = copies[copy]
         batch = images[(i % 40) * BATCH : (i % 40 + 1) * BATCH].float().div_(255.0)
         started = time.perf_counter()
-        with autocast(CPU, "bfloat16"):
-            loss = method.loss(batch)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        optimisation_step(method, optimiser, batch, CPU, "bfloat16")
         method.after_step(i + 1, 1000)
         return time.perf_counter() - started
 

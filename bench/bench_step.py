@@ -41,8 +41,7 @@ def one_measurement(method_name: str, precision: str, memory: str, encoder: str,
     from ml.cpu_memory import freed_memory_kept
     from ml.datasets import load_dataset
     from ml.methods import METHODS
-    from ml.precision import autocast
-    from ml.training import build_optimiser
+    from ml.training import build_optimiser, optimisation_step
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -54,12 +53,7 @@ def one_measurement(method_name: str, precision: str, memory: str, encoder: str,
     cpu = torch.device("cpu")
 
     def step(i: int) -> None:
-        batch = images[i * BATCH : (i + 1) * BATCH].float().div_(255.0)
-        with autocast(cpu, precision):
-            loss = method.loss(batch)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        optimisation_step(method, optimiser, images[i * BATCH : (i + 1) * BATCH].float().div_(255.0), cpu, precision)
         method.after_step(i + 1, 1000)
 
     with freed_memory_kept() if memory == "kept" else contextlib.nullcontext():

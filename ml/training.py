@@ -73,6 +73,19 @@ def build_optimiser(method: Method, lr: float, device: torch.device) -> torch.op
     return torch.optim.Adam(method.parameters(), lr=lr, fused=device.type in ("cpu", "cuda") or None)
 
 
+def optimisation_step(method: Method, optimiser: torch.optim.Optimizer, batch: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    """One batch's loss (under `precision`'s autocast), backward pass and optimiser step; returns the loss.
+
+    The training loop's step, which the step benchmarks (bench/bench_step.py, bench/bench_ab.py) time as it is.
+    """
+    with autocast(device, precision):
+        loss = method.loss(batch)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
 def _rng_state(shuffle: torch.Generator) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
     if torch.cuda.is_available():
@@ -237,11 +250,7 @@ def _train(config: TrainConfig, dataset: ImageDataset, run_dir: Path, progress: 
         loss_sum = torch.zeros((), device=device)
         for step in range(steps_per_epoch):
             batch = _as_batch(images[order[step * batch_size : (step + 1) * batch_size]])
-            with autocast(device, precision):
-                loss = method.loss(batch)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            loss = optimisation_step(method, optimiser, batch, device, precision)
             scheduler.step()
             method.after_step(epoch * steps_per_epoch + step + 1, total_steps)  # EMA networks (MoCo, BYOL)
             loss_sum += loss.detach()
